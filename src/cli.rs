@@ -1,0 +1,295 @@
+//! The `customer-list` command: `serve` (default), `migrate`, and `admin` for the
+//! section 7 actions from a shell. Admin actions run as the admin principal straight
+//! against the database, through the same use cases and input parsers as the API.
+
+use crate::config::{init_logging, Config};
+use crate::domain::tenancy::Principal;
+use crate::domain::{AccountId, KeyId, PartnerId, ProductId};
+use crate::error::ApiError;
+use crate::input::{parse_object, FromInput};
+use crate::service::accounts::{AccountQuery, MAX_PAGE_SIZE};
+use crate::service::Hub;
+use crate::{storage, App};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(name = "customer-list", version, about = "The Customer List hub")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the API server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage partners, accounts, products, activations and keys (prints JSON).
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a partner.
+    CreatePartner {
+        #[arg(long)]
+        name: String,
+    },
+    /// Create an account.
+    CreateAccount {
+        #[arg(long)]
+        partner_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        default_region: Option<String>,
+        #[arg(long)]
+        dedupe_policy: Option<String>,
+    },
+    /// List accounts (the first 500), optionally of one partner.
+    ListAccounts {
+        #[arg(long)]
+        partner_id: Option<String>,
+    },
+    /// Show an account.
+    GetAccount { account_id: String },
+    /// Create a product; prints its API key and webhook secret once.
+    CreateProduct {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        partner_id: Option<String>,
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
+    /// Show a product.
+    GetProduct { product_id: String },
+    /// Change a product's name or webhook URL (`--webhook-url ''` clears it).
+    UpdateProduct {
+        product_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
+    /// Activate a product on an account (`two_way` or `one_way`).
+    Activate {
+        #[arg(long)]
+        account_id: String,
+        #[arg(long)]
+        product_id: String,
+        #[arg(long, default_value = "two_way")]
+        sync: String,
+    },
+    /// Deactivate a product on an account.
+    Deactivate {
+        #[arg(long)]
+        account_id: String,
+        #[arg(long)]
+        product_id: String,
+    },
+    /// List an account's activations.
+    ListActivations {
+        #[arg(long)]
+        account_id: String,
+    },
+    /// Issue an API key for a partner, an account or a product.
+    CreateKey {
+        #[arg(long, group = "subject", required = true)]
+        partner_id: Option<String>,
+        #[arg(long, group = "subject")]
+        account_id: Option<String>,
+        #[arg(long, group = "subject")]
+        product_id: Option<String>,
+    },
+    /// Revoke an API key.
+    RevokeKey { key_id: String },
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        init_logging(self.config.log_format);
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(&self.config).await,
+            Command::Migrate => {
+                let store = storage::connect(&self.config.database_url).await?;
+                store.migrate().await?;
+                store.close().await;
+                eprintln!("migrations applied ({})", store.backend());
+                Ok(())
+            }
+            Command::Admin { action } => {
+                let store = storage::connect(&self.config.database_url).await?;
+                store.migrate().await?;
+                let hub = Hub::new(store.clone());
+                let result = admin(&hub, action).await;
+                store.close().await;
+                let output = result.map_err(describe)?;
+                println!("{}", serde_json::to_string_pretty(&output)?);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    if let Some(key) = &app.generated_admin_key {
+        eprintln!("Generated the admin API key (shown once, store it now): {key}");
+    }
+    let listener = TcpListener::bind(&config.listen).await?;
+    let addr = listener.local_addr()?;
+    eprintln!("customer-list listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let shutdown = CancellationToken::new();
+    crate::cancel_on_signal(shutdown.clone());
+    app.run(listener, shutdown).await
+}
+
+/// An API error as one line for the terminal.
+fn describe(err: ApiError) -> anyhow::Error {
+    let fields = err
+        .extensions
+        .get("errors")
+        .map(|e| format!(" {e}"))
+        .unwrap_or_default();
+    anyhow::anyhow!("{} ({}){}", err.detail, err.code, fields)
+}
+
+fn input<T: FromInput>(value: Value) -> Result<T, ApiError> {
+    let map: Map<String, Value> = match value {
+        Value::Object(map) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        _ => Map::new(),
+    };
+    parse_object(map)
+}
+
+fn to_json(value: impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+async fn admin(hub: &Hub, action: AdminCommand) -> Result<Value, ApiError> {
+    let admin = &Principal::Admin;
+    match action {
+        AdminCommand::CreatePartner { name } => to_json(
+            hub.create_partner(admin, input(json!({ "name": name }))?)
+                .await?,
+        ),
+        AdminCommand::CreateAccount {
+            partner_id,
+            name,
+            default_region,
+            dedupe_policy,
+        } => {
+            let body = json!({"partner_id": partner_id, "name": name,
+                "default_region": default_region, "dedupe_policy": dedupe_policy});
+            to_json(hub.create_account(admin, input(body)?).await?)
+        }
+        AdminCommand::ListAccounts { partner_id } => {
+            let query = AccountQuery {
+                partner_id: partner_id.map(PartnerId::from_string),
+                page_size: MAX_PAGE_SIZE,
+                cursor: None,
+            };
+            let page = hub.list_accounts(admin, query).await?;
+            Ok(json!({"accounts": to_json(page.items)?, "has_more": page.has_more}))
+        }
+        AdminCommand::GetAccount { account_id } => to_json(
+            hub.get_account(admin, &AccountId::from_string(account_id))
+                .await?,
+        ),
+        AdminCommand::CreateProduct {
+            name,
+            partner_id,
+            webhook_url,
+        } => {
+            let body = json!({"name": name, "partner_id": partner_id, "webhook_url": webhook_url});
+            to_json(hub.create_product(admin, input(body)?).await?)
+        }
+        AdminCommand::GetProduct { product_id } => to_json(
+            hub.get_product(admin, &ProductId::from_string(product_id))
+                .await?,
+        ),
+        AdminCommand::UpdateProduct {
+            product_id,
+            name,
+            webhook_url,
+        } => {
+            let mut body = Map::new();
+            if let Some(name) = name {
+                body.insert("name".into(), json!(name));
+            }
+            match webhook_url.as_deref() {
+                Some("") => body.insert("webhook_url".into(), Value::Null),
+                Some(url) => body.insert("webhook_url".into(), json!(url)),
+                None => None,
+            };
+            let patch = parse_object(body)?;
+            let id = ProductId::from_string(product_id);
+            to_json(hub.update_product(admin, &id, patch).await?)
+        }
+        AdminCommand::Activate {
+            account_id,
+            product_id,
+            sync,
+        } => {
+            let (account, product) = (
+                AccountId::from_string(account_id),
+                ProductId::from_string(product_id),
+            );
+            let (activation, _) = hub
+                .activate(admin, &account, &product, input(json!({ "sync": sync }))?)
+                .await?;
+            to_json(activation)
+        }
+        AdminCommand::Deactivate {
+            account_id,
+            product_id,
+        } => {
+            let (account, product) = (
+                AccountId::from_string(account_id),
+                ProductId::from_string(product_id),
+            );
+            hub.deactivate(admin, &account, &product).await?;
+            Ok(json!({"deactivated": true}))
+        }
+        AdminCommand::ListActivations { account_id } => {
+            let activations = hub
+                .list_activations(admin, &AccountId::from_string(account_id))
+                .await?;
+            Ok(json!({ "activations": to_json(activations)? }))
+        }
+        AdminCommand::CreateKey {
+            partner_id,
+            account_id,
+            product_id,
+        } => {
+            let subject = match (partner_id, account_id, product_id) {
+                (Some(id), _, _) => Principal::Partner(PartnerId::from_string(id)),
+                (_, Some(id), _) => Principal::Account(AccountId::from_string(id)),
+                (_, _, Some(id)) => Principal::Product(ProductId::from_string(id)),
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "subject",
+                        "name one of --partner-id, --account-id, --product-id",
+                    ))
+                }
+            };
+            to_json(hub.issue_key(admin, subject).await?)
+        }
+        AdminCommand::RevokeKey { key_id } => {
+            hub.revoke_key(admin, &KeyId::from_string(key_id)).await?;
+            Ok(json!({"revoked": true}))
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Request extractors: authentication, JSON input and query parameters, each failing
+//! with a problem+json error.
+
+use super::AppState;
+use crate::domain::tenancy::Principal;
+use crate::error::{ApiError, FieldError};
+use crate::input::{parse_json, FromInput};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::{header, request::Parts, StatusCode};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+/// The authenticated caller. Fails with `401` for a missing, malformed, unknown or
+/// revoked key.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|token| !token.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
+        match state.hub.authenticate(presented).await? {
+            Some(principal) => Ok(Self(principal)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// A JSON request body parsed into a validated input type.
+pub struct Input<T>(pub T);
+
+impl<T: FromInput + Send> FromRequest<AppState> for Input<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::unsupported_media_type());
+        }
+        let bytes =
+            Bytes::from_request(req, state)
+                .await
+                .map_err(|rejection: BytesRejection| {
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::payload_too_large()
+                    } else {
+                        ApiError::malformed_body("the request body could not be read")
+                    }
+                })?;
+        parse_json(&bytes).map(Input)
+    }
+}
+
+/// Query parameters, last value wins. Values are validated by the handler, which names
+/// the parameter in any error.
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = url::form_urlencoded::parse(query.as_bytes()).into_owned();
+        Ok(Self(pairs.collect()))
+    }
+}
+
+impl Params {
+    /// Parses the parameter `name` when present, naming it in the error.
+    pub fn parse<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(raw) => parse(raw)
+                .map(Some)
+                .map_err(|message| ApiError::validation(vec![FieldError::new(name, message)])),
+        }
+    }
+}
+
+/// Path parameters; an undecodable path segment is simply not found.
+pub struct PathParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Self(value))
+            .map_err(|_| ApiError::not_found("resource"))
+    }
+}

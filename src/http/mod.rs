@@ -1,0 +1,58 @@
+//! The HTTP API: one module per resource, each with its own router, merged here with
+//! the cross-cutting layers (request ids, tracing, body limit, problem+json fallbacks).
+
+mod accounts;
+pub mod extract;
+mod health;
+mod keys;
+mod partners;
+mod products;
+
+use crate::error::ApiError;
+use crate::service::Hub;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Request bodies over this size are refused with `413`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        // Only the method, the route template and the request id: paths and queries
+        // may carry personal data (vendor ids, search terms).
+        let route = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!("request", method = %req.method(), route, request_id = id)
+    });
+    Router::new()
+        .merge(health::router())
+        .merge(partners::router())
+        .merge(accounts::router())
+        .merge(products::router())
+        .merge(keys::router())
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

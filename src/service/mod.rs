@@ -1,0 +1,46 @@
+//! Use cases: each takes the caller's principal and validated input, applies the
+//! tenancy rules of `domain::tenancy`, and talks to storage. The HTTP API and the admin
+//! CLI both call these, so a rule lives here once.
+
+pub mod accounts;
+pub mod activations;
+pub mod keys;
+pub mod partners;
+pub mod products;
+
+use crate::error::{ApiError, ApiResult};
+use crate::storage::DynStore;
+
+/// The hub's use cases over one store.
+#[derive(Clone)]
+pub struct Hub {
+    store: DynStore,
+}
+
+impl Hub {
+    pub fn new(store: DynStore) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+}
+
+/// Step 2 of a rule: a resource that does not exist, or that the key may not reach,
+/// is `404 <what> not found`.
+fn reachable<T>(found: Option<T>, what: &str, reaches: impl FnOnce(&T) -> bool) -> ApiResult<T> {
+    match found {
+        Some(item) if reaches(&item) => Ok(item),
+        _ => Err(ApiError::not_found(what)),
+    }
+}
+
+/// A page of results with its continuation.
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    #[serde(skip)]
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}

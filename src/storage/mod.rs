@@ -1,0 +1,134 @@
+//! Storage: one trait, one implementation per backend, chosen by the URL scheme of
+//! `CUSTOMER_LIST_DATABASE_URL`. Every customer-side table carries its account (or owning
+//! product), so the Postgres backend can later be sharded by account.
+
+mod postgres;
+mod rows;
+mod sqlite;
+mod time;
+
+use crate::domain::tenancy::ApiKey;
+use crate::domain::tenants::{Account, Activation, Partner, Product};
+use crate::domain::time::Timestamp;
+use crate::domain::{AccountId, KeyId, PartnerId, ProductId};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (down, pool exhausted, connection lost).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule of the store refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(err.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            }
+            sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => {
+                Self::Unavailable(err.to_string())
+            }
+            _ => Self::Other(err.to_string()),
+        }
+    }
+}
+
+/// SQLite's SQLITE_BUSY / SQLITE_LOCKED, and Postgres' "cannot connect now" family.
+fn is_busy(code: Option<&str>) -> bool {
+    matches!(code, Some("5" | "6" | "517" | "57P01" | "57P03"))
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        Self::Other(err.to_string())
+    }
+}
+
+/// A page request over accounts, in (created, account_id) order.
+#[derive(Clone, Debug, Default)]
+pub struct AccountPage {
+    pub partner: Option<PartnerId>,
+    pub after: Option<(Timestamp, AccountId)>,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    /// Applies this backend's embedded migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Ok when the database answers and every embedded migration is applied.
+    async fn check_ready(&self) -> StoreResult<bool>;
+    async fn close(&self);
+
+    async fn insert_partner(&self, partner: &Partner) -> StoreResult<()>;
+    async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>>;
+
+    async fn insert_account(&self, account: &Account) -> StoreResult<()>;
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self, page: &AccountPage) -> StoreResult<Vec<Account>>;
+
+    /// Stores a new product together with its first API key, atomically.
+    async fn insert_product(&self, product: &Product, key: &ApiKey, hash: &str) -> StoreResult<()>;
+    async fn get_product(&self, id: &ProductId) -> StoreResult<Option<Product>>;
+    /// Writes `name`, `webhook_url` and `updated`.
+    async fn update_product(&self, product: &Product) -> StoreResult<()>;
+
+    /// Creates the activation, or changes its sync mode; returns the stored row.
+    async fn upsert_activation(&self, activation: &Activation) -> StoreResult<Activation>;
+    async fn get_activation(
+        &self,
+        account: &AccountId,
+        product: &ProductId,
+    ) -> StoreResult<Option<Activation>>;
+    /// Returns whether an activation was removed.
+    async fn delete_activation(
+        &self,
+        account: &AccountId,
+        product: &ProductId,
+    ) -> StoreResult<bool>;
+    async fn list_activations(&self, account: &AccountId) -> StoreResult<Vec<Activation>>;
+
+    async fn insert_key(&self, key: &ApiKey, hash: &str) -> StoreResult<()>;
+    /// The unrevoked key with this digest.
+    async fn find_active_key(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn get_key(&self, id: &KeyId) -> StoreResult<Option<ApiKey>>;
+    /// Returns whether a live key was revoked.
+    async fn revoke_key(&self, id: &KeyId, at: Timestamp) -> StoreResult<bool>;
+    async fn has_active_admin_key(&self) -> StoreResult<bool>;
+    /// Stores `hash` as the key with id `id`, replacing any earlier digest and revocation
+    /// (the bootstrap key from `CUSTOMER_LIST_ADMIN_KEY` is always the one configured).
+    async fn put_admin_key(&self, id: &KeyId, hash: &str, at: Timestamp) -> StoreResult<()>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the backend named by the URL scheme: `sqlite:` or `postgres:`/`postgresql:`.
+pub async fn connect(url: &str) -> anyhow::Result<DynStore> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        other => anyhow::bail!(
+            "unsupported database URL scheme {other:?}: use sqlite://<file> or postgres://..."
+        ),
+    }
+}

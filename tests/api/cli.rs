@@ -1,0 +1,255 @@
+//! The `customer-list` binary itself: `serve` as a newcomer runs it, and `admin`.
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestDb};
+use serde_json::Value;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_customer-list");
+
+fn command(db: &TestDb, backend: Backend) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CUSTOMER_LIST_") {
+            cmd.env_remove(name);
+        }
+    }
+    // SQLite uses the default: a file in the working directory.
+    match backend {
+        Backend::Sqlite => cmd.current_dir(
+            db.url
+                .trim_start_matches("sqlite://")
+                .trim_end_matches("/hub.db"),
+        ),
+        Backend::Postgres => cmd.env("CUSTOMER_LIST_DATABASE_URL", &db.url),
+    };
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+async fn admin(db: &TestDb, backend: Backend, args: &[&str]) -> Result<Value, String> {
+    let out = command(db, backend)
+        .arg("admin")
+        .args(args)
+        .output()
+        .await
+        .expect("run customer-list admin");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).expect("admin prints JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Starts `serve` on an ephemeral port; returns the child, its base URL and the admin
+/// key it printed (if any).
+async fn serve(db: &TestDb, backend: Backend) -> (Child, String, Option<String>) {
+    let mut child = command(db, backend)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut key = None;
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(k) = line.split("store it now): ").nth(1) {
+                key = Some(k.trim().to_owned());
+            }
+            if let Some(url) = line.split("listening on ").nth(1) {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("serve exited before listening");
+    })
+    .await
+    .expect("serve starts within 30 s");
+    // Keep draining stderr so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base, key)
+}
+
+async fn terminate(mut child: Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "graceful exit, got {exit:?}");
+}
+
+on_both_backends!(
+    serve_bootstraps_an_admin_key_once_and_stops_on_sigterm,
+    admin_cli_covers_section_7
+);
+
+async fn serve_bootstraps_an_admin_key_once_and_stops_on_sigterm(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (child, base, key) = serve(&db, backend).await;
+    let key = key.expect("first start prints the generated admin key");
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/v1/partners"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "Reseller"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    terminate(child).await;
+    if backend == Backend::Sqlite {
+        assert!(std::path::Path::new(
+            &db.url
+                .replace("sqlite://", "")
+                .replace("hub.db", "customer-list.db")
+        )
+        .exists());
+    }
+
+    // A second start keeps the data and the key, and prints no new key.
+    let (child, base, second_key) = serve(&db, backend).await;
+    assert_eq!(second_key, None);
+    let listed = client
+        .get(format!("{base}/v1/accounts"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    terminate(child).await;
+}
+
+async fn admin_cli_covers_section_7(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let partner = admin(&db, backend, &["create-partner", "--name", "Reseller"])
+        .await
+        .unwrap();
+    let partner_id = partner["partner_id"].as_str().unwrap();
+    let account = admin(
+        &db,
+        backend,
+        &[
+            "create-account",
+            "--partner-id",
+            partner_id,
+            "--name",
+            "Salon",
+            "--default-region",
+            "CA",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(account["default_region"], "CA");
+    let account_id = account["account_id"].as_str().unwrap();
+    let product = admin(
+        &db,
+        backend,
+        &[
+            "create-product",
+            "--name",
+            "CRM",
+            "--partner-id",
+            partner_id,
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(product["api_key"].is_string() && product["webhook_secret"].is_string());
+    let product_id = product["product_id"].as_str().unwrap();
+    let activation = admin(
+        &db,
+        backend,
+        &[
+            "activate",
+            "--account-id",
+            account_id,
+            "--product-id",
+            product_id,
+            "--sync",
+            "one_way",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(activation["sync"], "one_way");
+    let list = admin(
+        &db,
+        backend,
+        &["list-activations", "--account-id", account_id],
+    )
+    .await
+    .unwrap();
+    assert_eq!(list["activations"].as_array().unwrap().len(), 1);
+    let accounts = admin(&db, backend, &["list-accounts", "--partner-id", partner_id])
+        .await
+        .unwrap();
+    assert_eq!(accounts["accounts"].as_array().unwrap().len(), 1);
+    let updated = admin(
+        &db,
+        backend,
+        &[
+            "update-product",
+            product_id,
+            "--webhook-url",
+            "https://crm.example.com/h",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated["webhook_url"], "https://crm.example.com/h");
+    let key = admin(&db, backend, &["create-key", "--account-id", account_id])
+        .await
+        .unwrap();
+    assert_eq!(key["kind"], "account");
+    let revoked = admin(
+        &db,
+        backend,
+        &["revoke-key", key["key_id"].as_str().unwrap()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked["revoked"], true);
+    admin(
+        &db,
+        backend,
+        &[
+            "deactivate",
+            "--account-id",
+            account_id,
+            "--product-id",
+            product_id,
+        ],
+    )
+    .await
+    .unwrap();
+
+    let err = admin(
+        &db,
+        backend,
+        &[
+            "create-account",
+            "--partner-id",
+            partner_id,
+            "--name",
+            "X",
+            "--default-region",
+            "ZZ",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("default_region"), "{err}");
+    let err = admin(&db, backend, &["get-account", "AG-missing"])
+        .await
+        .unwrap_err();
+    assert!(err.contains("not_found"), "{err}");
+}

@@ -1,0 +1,10 @@
+//! The one integration test binary. Every behaviour runs on SQLite and on Postgres
+//! (`on_both_backends!`); Postgres comes from `CUSTOMER_LIST_TEST_POSTGRES_URL`, which
+//! `scripts/test` sets.
+
+mod support;
+
+mod cli;
+mod foundation;
+mod storage;
+mod tenancy;

@@ -1,0 +1,314 @@
+//! Shared test helpers: a fresh database per test on either backend, the real app
+//! served on port 0, and an HTTP client.
+
+use customer_list::config::Config;
+use customer_list::App;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::str::FromStr;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `$name(backend)` as two tests, `$name::sqlite` and `$name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// A fresh, empty database, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_cleanup: Option<(String, String)>,
+}
+
+pub const POSTGRES_ENV: &str = "CUSTOMER_LIST_TEST_POSTGRES_URL";
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/hub.db", dir.path().display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    pg_cleanup: None,
+                }
+            }
+            Backend::Postgres => {
+                let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+                    panic!(
+                        "{POSTGRES_ENV} is not set: run the suite with scripts/test, which finds \
+                         or starts a Postgres server"
+                    )
+                });
+                let name = format!("cl_test_{}", uuid::Uuid::new_v4().simple());
+                admin_sql(&base, &format!("CREATE DATABASE {name}")).await;
+                let mut url = url::Url::parse(&base).expect("valid postgres URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    _dir: None,
+                    pg_cleanup: Some((base, name)),
+                }
+            }
+        }
+    }
+}
+
+async fn admin_sql(base: &str, sql: &str) {
+    use sqlx::Connection;
+    let options = sqlx::postgres::PgConnectOptions::from_str(base).expect("postgres URL");
+    let mut conn = sqlx::PgConnection::connect_with(&options)
+        .await
+        .expect("connect to the test Postgres server");
+    sqlx::query(sql).execute(&mut conn).await.expect(sql);
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.pg_cleanup.take() {
+            // Async work cannot run in drop: drop the database from a helper thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(admin_sql(
+                    &base,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ));
+            })
+            .join();
+        }
+    }
+}
+
+/// The real app, served on an ephemeral port with a known admin key.
+pub struct TestApp {
+    pub base: String,
+    pub admin_key: String,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _db: TestDb,
+}
+
+pub fn random_key() -> String {
+    format!("test-admin-{}", uuid::Uuid::new_v4().simple())
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let db = TestDb::new(backend).await;
+        let admin_key = random_key();
+        let mut config = Config::for_database(&db.url);
+        config.admin_key = Some(admin_key.clone());
+        let app = App::build(&config).await.expect("app builds");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run(listener, shutdown.clone()));
+        Self {
+            base,
+            admin_key,
+            client: reqwest::Client::new(),
+            shutdown,
+            server: Some(server),
+            _db: db,
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Resp::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Resp {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// Sends raw bytes with a content type, as a client with a broken body would.
+    pub async fn post_raw(&self, path: &str, key: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        let req = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body);
+        Resp::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn create_partner(&self) -> String {
+        let r = self
+            .post("/v1/partners", &self.admin_key, json!({"name": "Reseller"}))
+            .await;
+        r.expect(201);
+        r.str("partner_id")
+    }
+
+    pub async fn create_account(&self, partner_id: &str) -> String {
+        let body = json!({"partner_id": partner_id, "name": "Salon"});
+        let r = self.post("/v1/accounts", &self.admin_key, body).await;
+        r.expect(201);
+        r.str("account_id")
+    }
+
+    /// Returns the created product's JSON (with `product_id` and `api_key`).
+    pub async fn create_product(&self, partner_id: Option<&str>) -> Value {
+        let body = json!({"name": "Booking app", "partner_id": partner_id});
+        let r = self.post("/v1/products", &self.admin_key, body).await;
+        r.expect(201);
+        r.body
+    }
+
+    pub async fn activate(&self, account_id: &str, product_id: &str, sync: &str) {
+        let path = format!("/v1/accounts/{account_id}/products/{product_id}");
+        let r = self
+            .call(
+                Method::PUT,
+                &path,
+                Some(&self.admin_key),
+                Some(json!({"sync": sync})),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 200, "activate: {r:?}");
+    }
+
+    /// Issues a key for `kind` (`partners`, `accounts`, `products`) `id`.
+    pub async fn issue_key(&self, kind: &str, id: &str) -> (String, String) {
+        let r = self
+            .post(&format!("/v1/{kind}/{id}/keys"), &self.admin_key, json!({}))
+            .await;
+        r.expect(201);
+        (r.str("key_id"), r.str("api_key"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    async fn from(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn str(&self, field: &str) -> String {
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {field:?} in {}", self.body))
+            .to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json error with this status and code; returns the named fields.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, code: &str) -> Vec<String> {
+        self.expect(status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{self:?}"
+        );
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        assert_eq!(self.body["status"], status, "{}", self.body);
+        for member in ["type", "title", "detail"] {
+            assert!(
+                self.body[member].is_string(),
+                "problem lacks {member}: {}",
+                self.body
+            );
+        }
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
