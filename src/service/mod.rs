@@ -37,9 +37,8 @@ fn reachable<T>(found: Option<T>, what: &str, reaches: impl FnOnce(&T) -> bool) 
 }
 
 /// A page of results with its continuation.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug)]
 pub struct Page<T> {
-    #[serde(skip)]
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
     pub has_more: bool,

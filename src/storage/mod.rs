@@ -2,6 +2,7 @@
 //! `CUSTOMER_LIST_DATABASE_URL`. Every customer-side table carries its account (or owning
 //! product), so the Postgres backend can later be sharded by account.
 
+mod common;
 mod postgres;
 mod rows;
 mod sqlite;

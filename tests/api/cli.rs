@@ -253,3 +253,38 @@ async fn admin_cli_covers_section_7(backend: Backend) {
         .unwrap_err();
     assert!(err.contains("not_found"), "{err}");
 }
+
+#[tokio::test]
+async fn bad_configuration_is_a_clear_startup_error() {
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg("migrate").env_remove("CUSTOMER_LIST_ADMIN_KEY");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run")
+    };
+    let out = run(&[("CUSTOMER_LIST_DATABASE_URL", "mysql://user:secret@db/hub")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unsupported database URL scheme \"mysql\""),
+        "{err}"
+    );
+    assert!(
+        !err.contains("secret"),
+        "the URL's password is never printed: {err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/hub.db", dir.path().display());
+    let mut cmd = std::process::Command::new(BIN);
+    let out = cmd
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CUSTOMER_LIST_DATABASE_URL", &url)
+        .env("CUSTOMER_LIST_ADMIN_KEY", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32 characters"));
+}
