@@ -204,17 +204,27 @@ struct ProblemBody<'a> {
     extensions: &'a Map<String, Value>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ProblemBody {
+impl ApiError {
+    fn body(&self) -> ProblemBody<'_> {
+        ProblemBody {
             kind: format!("urn:customer-list:problem:{}", self.code),
             title: self.title,
             status: self.status.as_u16(),
             detail: &self.detail,
             code: self.code,
             extensions: &self.extensions,
-        };
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        }
+    }
+
+    /// The problem document as JSON, for per-item results of bulk endpoints.
+    pub fn to_problem(&self) -> Value {
+        serde_json::to_value(self.body()).unwrap_or(Value::Null)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let bytes = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut response = (self.status, bytes).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -92,6 +92,11 @@ impl Fields {
         None
     }
 
+    /// Whether no error has been recorded yet.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+
     /// Fails with every collected error, plus one for each field nobody asked for.
     pub fn finish(mut self) -> Result<(), ApiError> {
         let mut unknown: Vec<&String> = self
@@ -142,13 +147,18 @@ pub fn parse_object<T: FromInput>(map: Map<String, Value>) -> Result<T, ApiError
     parsed.ok_or_else(|| ApiError::malformed_body("incomplete input"))
 }
 
-/// Parses JSON text (from a request body or the CLI) into `T`.
-pub fn parse_json<T: FromInput>(bytes: &[u8]) -> Result<T, ApiError> {
+/// Parses JSON text that must be an object.
+pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => parse_object(map),
+        Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::malformed_body("the body must be a JSON object")),
         Err(err) => Err(ApiError::malformed_body(format!("invalid JSON: {err}"))),
     }
+}
+
+/// Parses JSON text (from a request body or the CLI) into `T`.
+pub fn parse_json<T: FromInput>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_object(parse_json_object(bytes)?)
 }
 
 #[cfg(test)]

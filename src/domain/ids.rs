@@ -59,6 +59,28 @@ prefixed_id!(
     /// An API key's public id (never the secret).
     KeyId, "KEY-"
 );
+prefixed_id!(
+    /// A customer (`CUSTOMER-`) or a conflict record (`CONFLICT-`): both live in the
+    /// customer table and are addressed by the same paths.
+    CustomerId, "CUSTOMER-"
+);
+
+impl CustomerId {
+    pub const CONFLICT_PREFIX: &'static str = "CONFLICT-";
+
+    pub fn generate_conflict() -> Self {
+        Self(format!("{}{}", Self::CONFLICT_PREFIX, uuid::Uuid::now_v7()))
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        self.0.starts_with(Self::CONFLICT_PREFIX)
+    }
+}
+
+prefixed_id!(
+    /// An event (and so a webhook's `webhook-id`).
+    EventId, "msg_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -2,9 +2,11 @@
 
 pub mod credentials;
 pub mod cursor;
+pub mod customer;
 pub mod ids;
 pub mod tenancy;
 pub mod tenants;
 pub mod time;
+pub mod wire;
 
-pub use ids::{AccountId, KeyId, PartnerId, ProductId};
+pub use ids::{AccountId, CustomerId, EventId, KeyId, PartnerId, ProductId};

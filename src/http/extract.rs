@@ -4,12 +4,13 @@
 use super::AppState;
 use crate::domain::tenancy::Principal;
 use crate::error::{ApiError, FieldError};
-use crate::input::{parse_json, FromInput};
+use crate::input::{parse_json_object, parse_object, FromInput};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts, StatusCode};
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// The authenticated caller. Fails with `401` for a missing, malformed, unknown or
@@ -37,10 +38,11 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A JSON request body parsed into a validated input type.
-pub struct Input<T>(pub T);
+/// A JSON request body that must be an object: `415` for another content type, `413`
+/// over 1 MiB, `400` for anything but a JSON object.
+pub struct JsonObject(pub Map<String, Value>);
 
-impl<T: FromInput + Send> FromRequest<AppState> for Input<T> {
+impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -67,7 +69,19 @@ impl<T: FromInput + Send> FromRequest<AppState> for Input<T> {
                         ApiError::malformed_body("the request body could not be read")
                     }
                 })?;
-        parse_json(&bytes).map(Input)
+        parse_json_object(&bytes).map(JsonObject)
+    }
+}
+
+/// A JSON request body parsed into a validated input type.
+pub struct Input<T>(pub T);
+
+impl<T: FromInput + Send> FromRequest<AppState> for Input<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let JsonObject(map) = JsonObject::from_request(req, state).await?;
+        parse_object(map).map(Input)
     }
 }
 

@@ -2,6 +2,7 @@
 //! the cross-cutting layers (request ids, tracing, body limit, problem+json fallbacks).
 
 mod accounts;
+mod customers;
 pub mod extract;
 mod health;
 mod keys;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(products::router())
         .merge(keys::router())
+        .merge(customers::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod activations;
+pub mod customers;
 pub mod keys;
 pub mod partners;
 pub mod products;

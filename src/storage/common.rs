@@ -17,8 +17,18 @@ macro_rules! sql_store {
                 ACCOUNT_COLUMNS, ACTIVATION_COLUMNS, KEY_COLUMNS, PARTNER_COLUMNS, PRODUCT_COLUMNS,
             };
             use $crate::storage::time::DbTime;
-            use $crate::storage::{AccountPage, Store, StoreResult};
+            use $crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS, VIEWER_JOIN};
+            use $crate::storage::{
+                AccountPage, CustomerListQuery, NewAssociation, NewEvent, SortKey, Store,
+                StoreResult, StoredCustomer, WriteOutcome,
+            };
+            use $crate::domain::customer::{Customer, CustomerScope, Identifier};
+            use $crate::domain::CustomerId;
+            use sqlx::types::Json;
             use sqlx::QueryBuilder;
+
+            type Tx<'a> = sqlx::Transaction<'a, $db>;
+            type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
             #[async_trait::async_trait]
             impl Store for super::$store {
@@ -35,6 +45,223 @@ macro_rules! sql_store {
                             .fetch_one(&self.pool)
                             .await?;
                     Ok(applied as usize >= super::MIGRATOR.iter().count())
+                }
+
+                async fn insert_customer(
+                    &self,
+                    customer: &Customer,
+                    identifiers: &[Identifier],
+                    association: Option<&NewAssociation>,
+                    event: Option<&NewEvent>,
+                ) -> StoreResult<WriteOutcome> {
+                    let values = CustomerValues::of(customer);
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    bind_customer(sqlx::query(INSERT_CUSTOMER), &values)
+                        .execute(&mut *tx)
+                        .await?;
+                    let scope = customer.scope.key();
+                    let outcome = claim_identifiers(&mut tx, &scope, identifiers, &customer.customer_id).await?;
+                    if outcome != WriteOutcome::Done {
+                        tx.rollback().await?;
+                        return Ok(outcome);
+                    }
+                    if let Some(association) = association {
+                        let outcome = insert_association(&mut tx, association).await?;
+                        if outcome != WriteOutcome::Done {
+                            tx.rollback().await?;
+                            return Ok(outcome);
+                        }
+                    }
+                    if let Some(event) = event {
+                        insert_event(&mut tx, event).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(WriteOutcome::Done)
+                }
+
+                async fn insert_conflict_record(&self, record: &Customer) -> StoreResult<()> {
+                    let values = CustomerValues::of(record);
+                    bind_customer(sqlx::query(INSERT_CUSTOMER), &values)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn get_customer(
+                    &self,
+                    id: &CustomerId,
+                    viewer: Option<&ProductId>,
+                ) -> StoreResult<Option<StoredCustomer>> {
+                    let sql = format!(
+                        "SELECT {CUSTOMER_COLUMNS} FROM customers c {VIEWER_JOIN} WHERE c.customer_id = $2"
+                    );
+                    let row: Option<CustomerRow> = sqlx::query_as(&sql)
+                        .bind(viewer.map(ProductId::as_str))
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(StoredCustomer::try_from).transpose()
+                }
+
+                async fn find_by_vendor_id(
+                    &self,
+                    product: &ProductId,
+                    vendor_customer_id: &str,
+                ) -> StoreResult<Vec<CustomerId>> {
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "SELECT customer_id FROM associations \
+                         WHERE product_id = $1 AND vendor_customer_id = $2 ORDER BY customer_id",
+                    )
+                    .bind(product.as_str())
+                    .bind(vendor_customer_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(ids.into_iter().map(CustomerId::from_string).collect())
+                }
+
+                async fn update_customer(
+                    &self,
+                    customer: &Customer,
+                    expected_version: i64,
+                    identifiers: &[Identifier],
+                    event: Option<&NewEvent>,
+                ) -> StoreResult<WriteOutcome> {
+                    let values = CustomerValues::of(customer);
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    let done = bind_customer(sqlx::query(UPDATE_CUSTOMER), &values)
+                        .bind(expected_version)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(WriteOutcome::Stale);
+                    }
+                    // Release the identifiers the customer no longer has, claim new ones.
+                    let mut keep = QueryBuilder::<$db>::new(
+                        "DELETE FROM customer_identifiers WHERE customer_id = ",
+                    );
+                    keep.push_bind(customer.customer_id.as_str());
+                    for id in identifiers {
+                        keep.push(" AND NOT (kind = ")
+                            .push_bind(id.kind)
+                            .push(" AND value = ")
+                            .push_bind(id.value.as_str())
+                            .push(")");
+                    }
+                    keep.build().execute(&mut *tx).await?;
+                    let scope = customer.scope.key();
+                    let outcome = claim_identifiers(&mut tx, &scope, identifiers, &customer.customer_id).await?;
+                    if outcome != WriteOutcome::Done {
+                        tx.rollback().await?;
+                        return Ok(outcome);
+                    }
+                    if let Some(event) = event {
+                        insert_event(&mut tx, event).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(WriteOutcome::Done)
+                }
+
+                async fn delete_customer(
+                    &self,
+                    customer: &Customer,
+                    expected_version: i64,
+                    event: Option<&NewEvent>,
+                ) -> StoreResult<WriteOutcome> {
+                    let values = CustomerValues::of(customer);
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    let done = bind_customer(sqlx::query(UPDATE_CUSTOMER), &values)
+                        .bind(expected_version)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(WriteOutcome::Stale);
+                    }
+                    sqlx::query("DELETE FROM customer_identifiers WHERE customer_id = $1")
+                        .bind(customer.customer_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    // The event snapshots the vendor ids before they are released.
+                    if let Some(event) = event {
+                        insert_event(&mut tx, event).await?;
+                    }
+                    sqlx::query("DELETE FROM associations WHERE customer_id = $1")
+                        .bind(customer.customer_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(WriteOutcome::Done)
+                }
+
+                async fn discard_conflict_record(&self, id: &CustomerId) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "DELETE FROM customers WHERE customer_id = $1 AND status = 'conflict'",
+                    )
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn put_association(&self, association: &NewAssociation) -> StoreResult<WriteOutcome> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    sqlx::query("DELETE FROM associations WHERE product_id = $1 AND customer_id = $2")
+                        .bind(association.product_id.as_str())
+                        .bind(association.customer_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    let outcome = insert_association(&mut tx, association).await?;
+                    if outcome == WriteOutcome::Done {
+                        tx.commit().await?;
+                    } else {
+                        tx.rollback().await?;
+                    }
+                    Ok(outcome)
+                }
+
+                async fn list_customers(
+                    &self,
+                    query: &CustomerListQuery,
+                ) -> StoreResult<(Vec<StoredCustomer>, i64)> {
+                    let mut page = QueryBuilder::<$db>::new(format!("SELECT {CUSTOMER_COLUMNS} FROM customers c "));
+                    page.push("LEFT JOIN associations a ON a.customer_id = c.customer_id AND a.product_id = ")
+                        .push_bind(query.viewer.as_ref().map(|p| p.as_str().to_owned()))
+                        .push(" WHERE TRUE");
+                    push_list_filters(&mut page, query);
+                    let (column, direction) = match (query.sort, query.descending) {
+                        (SortKey::Created, false) => ("c.created", ">"),
+                        (SortKey::Created, true) => ("c.created", "<"),
+                        (SortKey::LastName, false) => ("c.last_name_sort", ">"),
+                        (SortKey::LastName, true) => ("c.last_name_sort", "<"),
+                        (SortKey::FirstName, false) => ("c.first_name_sort", ">"),
+                        (SortKey::FirstName, true) => ("c.first_name_sort", "<"),
+                    };
+                    if let Some((key, id)) = &query.after {
+                        page.push(format!(" AND ({column}, c.customer_id) {direction} ("));
+                        if query.sort == SortKey::Created {
+                            let at = key
+                                .parse::<Timestamp>()
+                                .map_err(|_| $crate::storage::StoreError::Other("bad cursor time".into()))?;
+                            page.push_bind(DbTime(at));
+                        } else {
+                            page.push_bind(key.clone());
+                        }
+                        page.push(", ").push_bind(id.as_str().to_owned()).push(")");
+                    }
+                    let order = if query.descending { "DESC" } else { "ASC" };
+                    page.push(format!(" ORDER BY {column} {order}, c.customer_id {order} LIMIT "))
+                        .push_bind(query.limit);
+                    let rows: Vec<CustomerRow> = page.build_query_as().fetch_all(&self.pool).await?;
+                    let customers = rows
+                        .into_iter()
+                        .map(StoredCustomer::try_from)
+                        .collect::<StoreResult<Vec<_>>>()?;
+
+                    let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM customers c WHERE TRUE");
+                    push_list_filters(&mut count, query);
+                    let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+                    Ok((customers, total))
                 }
 
                 async fn close(&self) {
@@ -270,6 +497,271 @@ macro_rules! sql_store {
     }
             }
 
+
+            const INSERT_CUSTOMER: &str = "INSERT INTO customers (customer_id, scope, account_id, \
+                owner_product_id, status, first_name, last_name, emails, phones, address, city, \
+                state, country, tags, permission_to_contact, origins, version, created, updated, \
+                deleted, merged_into, conflict, first_name_sort, last_name_sort, search) VALUES \
+                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                $19, $20, $21, $22, $23, $24, $25)";
+
+            const UPDATE_CUSTOMER: &str = "UPDATE customers SET scope = $2, account_id = $3, \
+                owner_product_id = $4, status = $5, first_name = $6, last_name = $7, emails = $8, \
+                phones = $9, address = $10, city = $11, state = $12, country = $13, tags = $14, \
+                permission_to_contact = $15, origins = $16, version = $17, created = $18, \
+                updated = $19, deleted = $20, merged_into = $21, conflict = $22, \
+                first_name_sort = $23, last_name_sort = $24, search = $25 \
+                WHERE customer_id = $1 AND version = $26";
+
+            /// A customer's column values, owned so queries can borrow them.
+            struct CustomerValues {
+                id: String,
+                scope: String,
+                account_id: Option<String>,
+                owner_product_id: Option<String>,
+                status: &'static str,
+                first_name: Option<String>,
+                last_name: Option<String>,
+                emails: serde_json::Value,
+                phones: serde_json::Value,
+                address: Option<String>,
+                city: Option<String>,
+                state: Option<String>,
+                country: Option<String>,
+                tags: serde_json::Value,
+                permission: Option<DbTime>,
+                origins: serde_json::Value,
+                version: i64,
+                created: DbTime,
+                updated: DbTime,
+                deleted: Option<DbTime>,
+                merged_into: Option<String>,
+                conflict: Option<serde_json::Value>,
+                first_name_sort: String,
+                last_name_sort: String,
+                search: String,
+            }
+
+            impl CustomerValues {
+                fn of(c: &Customer) -> Self {
+                    let f = &c.fields;
+                    let text = |v: Option<&str>| v.map(str::to_owned);
+                    Self {
+                        id: c.customer_id.to_string(),
+                        scope: c.scope.key(),
+                        account_id: c.scope.account().map(|a| a.to_string()),
+                        owner_product_id: match &c.scope {
+                            CustomerScope::Product(p) => Some(p.to_string()),
+                            CustomerScope::Account(_) => None,
+                        },
+                        status: c.status.as_str(),
+                        first_name: text(f.first_name.as_ref().map(|n| n.as_str())),
+                        last_name: text(f.last_name.as_ref().map(|n| n.as_str())),
+                        emails: serde_json::json!(f.email),
+                        phones: serde_json::json!(f.phone),
+                        address: text(f.address.as_ref().map(|t| t.as_str())),
+                        city: text(f.city.as_ref().map(|t| t.as_str())),
+                        state: text(f.state.as_ref().map(|t| t.as_str())),
+                        country: text(f.country.as_ref().map(|t| t.as_str())),
+                        tags: serde_json::json!(f.tags),
+                        permission: c.permission_to_contact.map(DbTime),
+                        origins: serde_json::json!(c.origins),
+                        version: c.version,
+                        created: DbTime(c.created),
+                        updated: DbTime(c.updated),
+                        deleted: c.deleted.map(DbTime),
+                        merged_into: c.merged_into.as_ref().map(|m| m.to_string()),
+                        conflict: c.conflict.as_ref().map(|x| serde_json::json!(x)),
+                        first_name_sort: f.first_name.as_ref().map(|n| n.as_str().to_lowercase()).unwrap_or_default(),
+                        last_name_sort: f.last_name.as_ref().map(|n| n.as_str().to_lowercase()).unwrap_or_default(),
+                        search: f.search_text(),
+                    }
+                }
+            }
+
+            fn bind_customer<'q>(query: Query<'q>, v: &'q CustomerValues) -> Query<'q> {
+                query
+                    .bind(v.id.as_str())
+                    .bind(v.scope.as_str())
+                    .bind(v.account_id.as_deref())
+                    .bind(v.owner_product_id.as_deref())
+                    .bind(v.status)
+                    .bind(v.first_name.as_deref())
+                    .bind(v.last_name.as_deref())
+                    .bind(Json(&v.emails))
+                    .bind(Json(&v.phones))
+                    .bind(v.address.as_deref())
+                    .bind(v.city.as_deref())
+                    .bind(v.state.as_deref())
+                    .bind(v.country.as_deref())
+                    .bind(Json(&v.tags))
+                    .bind(v.permission)
+                    .bind(Json(&v.origins))
+                    .bind(v.version)
+                    .bind(v.created)
+                    .bind(v.updated)
+                    .bind(v.deleted)
+                    .bind(v.merged_into.as_deref())
+                    .bind(v.conflict.as_ref().map(Json))
+                    .bind(v.first_name_sort.as_str())
+                    .bind(v.last_name_sort.as_str())
+                    .bind(v.search.as_str())
+            }
+
+            /// Claims identifiers for a customer. Of racing writers exactly one inserts
+            /// each (scope, kind, value); the others learn who owns it.
+            async fn claim_identifiers(
+                tx: &mut Tx<'_>,
+                scope: &str,
+                identifiers: &[Identifier],
+                customer: &CustomerId,
+            ) -> StoreResult<WriteOutcome> {
+                if identifiers.is_empty() {
+                    return Ok(WriteOutcome::Done);
+                }
+                let mut insert = QueryBuilder::<$db>::new(
+                    "INSERT INTO customer_identifiers (scope, kind, value, customer_id) ",
+                );
+                insert.push_values(identifiers, |mut row, id| {
+                    row.push_bind(scope)
+                        .push_bind(id.kind)
+                        .push_bind(id.value.as_str())
+                        .push_bind(customer.as_str());
+                });
+                insert.push(" ON CONFLICT DO NOTHING RETURNING kind, value");
+                let claimed: Vec<(String, String)> =
+                    insert.build_query_as().fetch_all(&mut **tx).await?;
+                if claimed.len() == identifiers.len() {
+                    return Ok(WriteOutcome::Done);
+                }
+                let mut owners = Vec::new();
+                for id in identifiers {
+                    if claimed.iter().any(|(k, v)| k == id.kind && *v == id.value) {
+                        continue;
+                    }
+                    let owner: Option<String> = sqlx::query_scalar(
+                        "SELECT customer_id FROM customer_identifiers \
+                         WHERE scope = $1 AND kind = $2 AND value = $3",
+                    )
+                    .bind(scope)
+                    .bind(id.kind)
+                    .bind(id.value.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    // Our own identifier (an update re-claiming it) is no collision.
+                    match owner {
+                        Some(owner) if owner != customer.as_str() => {
+                            owners.push((id.clone(), CustomerId::from_string(owner)))
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(if owners.is_empty() {
+                    WriteOutcome::Done
+                } else {
+                    WriteOutcome::Duplicate(owners)
+                })
+            }
+
+            async fn insert_association(
+                tx: &mut Tx<'_>,
+                a: &NewAssociation,
+            ) -> StoreResult<WriteOutcome> {
+                let inserted: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO associations (product_id, customer_id, scope, vendor_customer_id, created) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING customer_id",
+                )
+                .bind(a.product_id.as_str())
+                .bind(a.customer_id.as_str())
+                .bind(a.scope.as_str())
+                .bind(a.vendor_customer_id.as_str())
+                .bind(DbTime(a.created))
+                .fetch_optional(&mut **tx)
+                .await?;
+                if inserted.is_some() {
+                    return Ok(WriteOutcome::Done);
+                }
+                let owner: Option<String> = sqlx::query_scalar(
+                    "SELECT customer_id FROM associations \
+                     WHERE product_id = $1 AND scope = $2 AND vendor_customer_id = $3",
+                )
+                .bind(a.product_id.as_str())
+                .bind(a.scope.as_str())
+                .bind(a.vendor_customer_id.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(match owner {
+                    Some(owner) => WriteOutcome::VendorIdTaken(CustomerId::from_string(owner)),
+                    None => WriteOutcome::Stale,
+                })
+            }
+
+            /// Writes an event with a snapshot of every product's id for the customer.
+            async fn insert_event(tx: &mut Tx<'_>, e: &NewEvent) -> StoreResult<()> {
+                let vendor_ids: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT product_id, vendor_customer_id FROM associations WHERE customer_id = $1",
+                )
+                .bind(e.customer_id.as_str())
+                .fetch_all(&mut **tx)
+                .await?;
+                let vendor_ids: serde_json::Map<String, serde_json::Value> = vendor_ids
+                    .into_iter()
+                    .map(|(p, v)| (p, serde_json::Value::String(v)))
+                    .collect();
+                sqlx::query(
+                    "INSERT INTO events (event_id, account_id, customer_id, type, version, \
+                     origin_product_id, data, vendor_ids, created) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(e.event_id.as_str())
+                .bind(e.account_id.as_str())
+                .bind(e.customer_id.as_str())
+                .bind(e.kind)
+                .bind(e.version)
+                .bind(e.origin.as_ref().map(ProductId::as_str))
+                .bind(Json(&e.data))
+                .bind(Json(&vendor_ids))
+                .bind(DbTime(e.created))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// The WHERE clause of a customer list (everything but the cursor).
+            fn push_list_filters(sql: &mut QueryBuilder<'_, $db>, q: &CustomerListQuery) {
+                sql.push(" AND c.scope = ")
+                    .push_bind(q.scope.clone())
+                    .push(" AND c.status = 'live'");
+                if let Some(pattern) = &q.search {
+                    sql.push(" AND c.search LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+                }
+                if let Some(t) = q.created_after {
+                    sql.push(" AND c.created > ").push_bind(DbTime(t));
+                }
+                if let Some(t) = q.created_before {
+                    sql.push(" AND c.created < ").push_bind(DbTime(t));
+                }
+                if let Some(t) = q.updated_since {
+                    sql.push(" AND c.updated >= ").push_bind(DbTime(t));
+                }
+                if let Some(tag) = &q.tag {
+                    super::push_json_array_contains(sql, "c.tags", tag);
+                }
+                if let Some(origin) = &q.origin {
+                    super::push_json_array_contains(sql, "c.origins", origin);
+                }
+                if let Some(vendor_id) = &q.vendor_customer_id {
+                    sql.push(
+                        " AND EXISTS (SELECT 1 FROM associations v WHERE v.customer_id = c.customer_id \
+                         AND v.vendor_customer_id = ",
+                    )
+                    .push_bind(vendor_id.clone());
+                    if let Some(viewer) = &q.viewer {
+                        sql.push(" AND v.product_id = ").push_bind(viewer.as_str().to_owned());
+                    }
+                    sql.push(")");
+                }
+            }
 
 async fn insert_key(conn: &mut $conn, key: &ApiKey, hash: &str) -> StoreResult<()> {
     let (kind, partner, account, product) = principal_columns(&key.principal);

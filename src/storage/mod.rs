@@ -8,10 +8,11 @@ mod rows;
 mod sqlite;
 mod time;
 
+use crate::domain::customer::{Customer, Identifier};
 use crate::domain::tenancy::ApiKey;
 use crate::domain::tenants::{Account, Activation, Partner, Product};
 use crate::domain::time::Timestamp;
-use crate::domain::{AccountId, KeyId, PartnerId, ProductId};
+use crate::domain::{AccountId, CustomerId, EventId, KeyId, PartnerId, ProductId};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -70,6 +71,77 @@ pub struct AccountPage {
     pub limit: i64,
 }
 
+/// A customer as read, with the viewing product's own id for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredCustomer {
+    pub customer: Customer,
+    pub vendor_customer_id: Option<String>,
+}
+
+/// An event row, written in the same transaction as the change it records.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event_id: EventId,
+    pub account_id: AccountId,
+    pub customer_id: CustomerId,
+    pub kind: &'static str,
+    pub version: i64,
+    pub origin: Option<ProductId>,
+    pub data: serde_json::Value,
+    pub created: Timestamp,
+}
+
+/// A product's own id for a customer.
+#[derive(Clone, Debug)]
+pub struct NewAssociation {
+    pub product_id: ProductId,
+    pub customer_id: CustomerId,
+    /// The customer's scope key: vendor ids are unique per (product, scope).
+    pub scope: String,
+    pub vendor_customer_id: String,
+    pub created: Timestamp,
+}
+
+/// What a customer write did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteOutcome {
+    Done,
+    /// Nothing was written: these identifiers belong to live customers of the scope.
+    Duplicate(Vec<(Identifier, CustomerId)>),
+    /// Nothing was written: the product's vendor id already names this customer.
+    VendorIdTaken(CustomerId),
+    /// Nothing was written: the stored version is not the expected one.
+    Stale,
+}
+
+/// Sort orders of the customer list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Created,
+    LastName,
+    FirstName,
+}
+
+/// One page of an account's live customers.
+#[derive(Clone, Debug)]
+pub struct CustomerListQuery {
+    pub scope: String,
+    pub viewer: Option<ProductId>,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// The sort key and id of the last row of the previous page.
+    pub after: Option<(String, CustomerId)>,
+    pub limit: i64,
+    /// A lower-cased `LIKE` pattern over the search text.
+    pub search: Option<String>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    pub updated_since: Option<Timestamp>,
+    pub tag: Option<String>,
+    pub origin: Option<String>,
+    pub vendor_customer_id: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
@@ -118,6 +190,56 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `hash` as the key with id `id`, replacing any earlier digest and revocation
     /// (the bootstrap key from `CUSTOMER_LIST_ADMIN_KEY` is always the one configured).
     async fn put_admin_key(&self, id: &KeyId, hash: &str, at: Timestamp) -> StoreResult<()>;
+
+    /// Inserts a live customer with its identifiers, the creating product's association
+    /// and its event, atomically; or nothing, reporting what collided.
+    async fn insert_customer(
+        &self,
+        customer: &Customer,
+        identifiers: &[Identifier],
+        association: Option<&NewAssociation>,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<WriteOutcome>;
+    /// Inserts a conflict record: no identifiers, no association, no event.
+    async fn insert_conflict_record(&self, record: &Customer) -> StoreResult<()>;
+    /// Any customer or conflict record, whatever its status.
+    async fn get_customer(
+        &self,
+        id: &CustomerId,
+        viewer: Option<&ProductId>,
+    ) -> StoreResult<Option<StoredCustomer>>;
+    /// The customers a product's vendor id names (one per scope at most).
+    async fn find_by_vendor_id(
+        &self,
+        product: &ProductId,
+        vendor_customer_id: &str,
+    ) -> StoreResult<Vec<CustomerId>>;
+    /// Writes a changed customer if its stored version is `expected_version`, replacing
+    /// its identifiers, with its event.
+    async fn update_customer(
+        &self,
+        customer: &Customer,
+        expected_version: i64,
+        identifiers: &[Identifier],
+        event: Option<&NewEvent>,
+    ) -> StoreResult<WriteOutcome>;
+    /// Tombstones a customer (already marked deleted in `customer`) if its stored version
+    /// is `expected_version`: its identifiers and associations are released.
+    async fn delete_customer(
+        &self,
+        customer: &Customer,
+        expected_version: i64,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<WriteOutcome>;
+    /// Removes a conflict record for good. Returns whether one was removed.
+    async fn discard_conflict_record(&self, id: &CustomerId) -> StoreResult<bool>;
+    /// Sets a product's own id for a customer.
+    async fn put_association(&self, association: &NewAssociation) -> StoreResult<WriteOutcome>;
+    /// A page of live customers and the total number matching the filters.
+    async fn list_customers(
+        &self,
+        query: &CustomerListQuery,
+    ) -> StoreResult<(Vec<StoredCustomer>, i64)>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -31,3 +31,19 @@ super::common::sql_store! {
         "postgres"
     }
 }
+
+async fn begin_write(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    pool.begin().await
+}
+
+/// `column` (a JSONB array of strings) contains `value`; served by its GIN index.
+fn push_json_array_contains(
+    sql: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>,
+    column: &str,
+    value: &str,
+) {
+    sql.push(format!(" AND {column} @> "))
+        .push_bind(sqlx::types::Json(serde_json::json!([value])));
+}

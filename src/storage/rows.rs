@@ -1,14 +1,19 @@
 //! Rows as both backends return them, and their conversion into domain types. The
 //! column types are the same on both (text and timestamps), so one mapping serves both.
 
+use super::StoredCustomer;
 use super::{StoreError, StoreResult};
+use crate::domain::customer::{
+    ConflictInfo, Customer, CustomerFields, CustomerScope, CustomerStatus, Email, Phone, Tag,
+};
 use crate::domain::tenancy::{ApiKey, KeyKind, Principal};
 use crate::domain::tenants::{
     Account, Activation, DedupePolicy, DisplayName, Partner, Product, Region, SyncMode,
     WebhookStatus, WebhookUrl,
 };
 use crate::domain::time::Timestamp;
-use crate::domain::{AccountId, KeyId, PartnerId, ProductId};
+use crate::domain::{AccountId, CustomerId, KeyId, PartnerId, ProductId};
+use sqlx::types::Json;
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Other(format!("stored {what} {value:?} is not valid"))
@@ -182,3 +187,92 @@ pub const PRODUCT_COLUMNS: &str = "product_id, partner_id, name, webhook_url, we
      webhook_status, webhook_disabled_reason, created, updated";
 pub const ACTIVATION_COLUMNS: &str = "account_id, product_id, sync, created, updated";
 pub const KEY_COLUMNS: &str = "key_id, kind, partner_id, account_id, product_id, created, revoked";
+
+#[derive(sqlx::FromRow)]
+pub struct CustomerRow {
+    customer_id: String,
+    scope: String,
+    account_id: Option<String>,
+    owner_product_id: Option<String>,
+    status: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    emails: Json<Vec<Email>>,
+    phones: Json<Vec<Phone>>,
+    address: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    country: Option<String>,
+    tags: Json<Vec<Tag>>,
+    permission_to_contact: Option<Timestamp>,
+    origins: Json<Vec<String>>,
+    version: i64,
+    created: Timestamp,
+    updated: Timestamp,
+    deleted: Option<Timestamp>,
+    merged_into: Option<String>,
+    conflict: Option<Json<ConflictInfo>>,
+    /// The viewing product's own id for the customer (from the association join).
+    vendor_customer_id: Option<String>,
+}
+
+/// Columns of `customers c` plus the viewer's association `a`.
+pub const CUSTOMER_COLUMNS: &str = "c.customer_id, c.scope, c.account_id, c.owner_product_id, \
+     c.status, c.first_name, c.last_name, c.emails, c.phones, c.address, c.city, c.state, \
+     c.country, c.tags, c.permission_to_contact, c.origins, c.version, c.created, c.updated, \
+     c.deleted, c.merged_into, c.conflict, a.vendor_customer_id";
+
+/// Joins the association of the product bound at `$1` (NULL for non-product viewers).
+pub const VIEWER_JOIN: &str =
+    "LEFT JOIN associations a ON a.customer_id = c.customer_id AND a.product_id = $1";
+
+/// A stored text column read back into its (transparent) domain newtype.
+fn text<T: serde::de::DeserializeOwned>(value: Option<String>) -> Option<T> {
+    value.and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok())
+}
+
+impl TryFrom<CustomerRow> for StoredCustomer {
+    type Error = StoreError;
+
+    fn try_from(row: CustomerRow) -> StoreResult<Self> {
+        let scope = match (row.account_id, row.owner_product_id) {
+            (Some(account), _) => CustomerScope::Account(AccountId::from_string(account)),
+            (None, Some(product)) => CustomerScope::Product(ProductId::from_string(product)),
+            (None, None) => return Err(corrupt("customer scope", &row.scope)),
+        };
+        let customer = Customer {
+            customer_id: CustomerId::from_string(row.customer_id),
+            scope,
+            status: CustomerStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("customer status", &row.status))?,
+            fields: CustomerFields {
+                first_name: text(row.first_name),
+                last_name: text(row.last_name),
+                email: row.emails.0,
+                phone: row.phones.0,
+                address: text(row.address),
+                city: text(row.city),
+                state: text(row.state),
+                country: text(row.country),
+                tags: row.tags.0,
+            },
+            permission_to_contact: row.permission_to_contact,
+            origins: row
+                .origins
+                .0
+                .into_iter()
+                .map(ProductId::from_string)
+                .collect(),
+            version: row.version,
+            created: row.created,
+            updated: row.updated,
+            deleted: row.deleted,
+            merged_into: row.merged_into.map(CustomerId::from_string),
+            conflict: row.conflict.map(|c| c.0),
+        };
+        Ok(StoredCustomer {
+            customer,
+            vendor_customer_id: row.vendor_customer_id,
+        })
+    }
+}

@@ -36,3 +36,24 @@ super::common::sql_store! {
         "sqlite"
     }
 }
+
+/// Write transactions take SQLite's write lock up front (`BEGIN IMMEDIATE`), so two
+/// writers queue on the busy timeout instead of deadlocking on a lock upgrade.
+async fn begin_write(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// `column` (a JSON array of strings, as text) contains `value`.
+fn push_json_array_contains(
+    sql: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
+    column: &str,
+    value: &str,
+) {
+    sql.push(format!(
+        " AND EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = "
+    ))
+    .push_bind(value.to_owned())
+    .push(")");
+}

@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod customers;
 mod foundation;
 mod storage;
 mod tenancy;

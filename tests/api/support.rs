@@ -109,7 +109,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _db: TestDb,
+    pub db: TestDb,
+    pub backend: Backend,
 }
 
 pub fn random_key() -> String {
@@ -133,7 +134,8 @@ impl TestApp {
             client: reqwest::Client::new(),
             shutdown,
             server: Some(server),
-            _db: db,
+            db,
+            backend,
         }
     }
 
@@ -310,5 +312,110 @@ impl Resp {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    /// The (type, version) of every event row written for a customer, oldest first: the
+    /// outbox as the dispatcher will read it.
+    pub async fn events_of(&self, customer_id: &str) -> Vec<(String, i64)> {
+        let sql = "SELECT type, version FROM events WHERE customer_id = $1 ORDER BY seq";
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
+                let rows = sqlx::query_as(sql)
+                    .bind(customer_id)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                rows
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
+                let rows = sqlx::query_as(sql)
+                    .bind(customer_id)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                rows
+            }
+        }
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(key), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(key), Some(body)).await
+    }
+}
+
+/// An account (region CA) with products on it: `a` and `b` two-way, `c` one-way, `d`
+/// not activated; plus the account's own key.
+pub struct Hub {
+    pub app: TestApp,
+    pub partner: String,
+    pub account: String,
+    pub account_key: String,
+    pub products: std::collections::HashMap<&'static str, (String, String)>,
+}
+
+impl Hub {
+    pub async fn new(backend: Backend) -> Self {
+        let app = TestApp::spawn(backend).await;
+        let partner = app.create_partner().await;
+        let body = json!({"partner_id": partner, "name": "Salon", "default_region": "CA"});
+        let account = app
+            .post("/v1/accounts", &app.admin_key, body)
+            .await
+            .str("account_id");
+        let mut products = std::collections::HashMap::new();
+        for (name, sync) in [
+            ("a", Some("two_way")),
+            ("b", Some("two_way")),
+            ("c", Some("one_way")),
+            ("d", None),
+        ] {
+            let product = app.create_product(Some(&partner)).await;
+            let id = product["product_id"].as_str().unwrap().to_owned();
+            if let Some(sync) = sync {
+                app.activate(&account, &id, sync).await;
+            }
+            products.insert(name, (id, product["api_key"].as_str().unwrap().to_owned()));
+        }
+        let (_, account_key) = app.issue_key("accounts", &account).await;
+        Self {
+            app,
+            partner,
+            account,
+            account_key,
+            products,
+        }
+    }
+
+    pub fn key(&self, product: &str) -> &str {
+        &self.products[product].1
+    }
+
+    pub fn product_id(&self, product: &str) -> &str {
+        &self.products[product].0
+    }
+
+    /// Creates a customer in the account as `product`; asserts 201 and returns the record.
+    pub async fn create(&self, product: &str, mut body: Value) -> Value {
+        body["account_id"] = json!(self.account);
+        let r = self
+            .app
+            .post("/v1/customers", self.key(product), body)
+            .await;
+        r.expect(201);
+        r.body
     }
 }

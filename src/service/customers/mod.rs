@@ -1,0 +1,692 @@
+//! Customers (SPEC section 4, and the duplicate handling of section 5 at create time):
+//! who may reach which customer, and every write with its event in one transaction.
+
+pub mod input;
+mod list;
+
+pub use list::{CustomerListParams, CustomerPage};
+
+use self::input::{
+    identity_required, parse_draft, parse_patch, vendor_id, CustomerDraft, OnDuplicate,
+};
+use super::{reachable, Hub};
+use crate::domain::customer::{
+    ConflictInfo, Customer, CustomerScope, CustomerStatus, Identifier, MatchedOn,
+};
+use crate::domain::tenancy::{Principal, ANY_KEY};
+use crate::domain::tenants::{DedupePolicy, Region};
+use crate::domain::wire::{self, CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPDATED};
+use crate::domain::{time, AccountId, CustomerId, EventId, ProductId};
+use crate::error::{ApiError, ApiResult};
+use crate::input::{any_text, text, Fields};
+use crate::storage::{NewAssociation, NewEvent, StoredCustomer, WriteOutcome};
+use serde_json::{json, Map, Value};
+
+/// How many times a write is retried when a concurrent write got there first.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// Bulk requests take at most this many items.
+pub const MAX_BULK_ITEMS: usize = 500;
+
+/// Names a customer in a path: its hub id, or (`?id_type=vendor`) the calling product's
+/// own id, optionally within one account.
+#[derive(Clone, Debug)]
+pub enum CustomerRef {
+    Id(CustomerId),
+    Vendor {
+        vendor_customer_id: String,
+        account: Option<AccountId>,
+    },
+}
+
+/// A create's result: a new customer, or (`on_duplicate=merge`) the existing one.
+pub enum Created {
+    New(StoredCustomer),
+    Merged(StoredCustomer),
+}
+
+/// Where a customer lives and the account settings that apply to it.
+#[derive(Clone, Debug)]
+pub struct ScopeSettings {
+    pub scope: CustomerScope,
+    pub region: Region,
+    pub policy: DedupePolicy,
+}
+
+fn origin_of(who: &Principal) -> Option<&ProductId> {
+    match who {
+        Principal::Product(id) => Some(id),
+        _ => None,
+    }
+}
+
+/// The event of a change, for customers of an account (account-less customers are never
+/// synced, so they have none).
+fn event_for(
+    customer: &Customer,
+    kind: &'static str,
+    origin: Option<&ProductId>,
+) -> Option<NewEvent> {
+    let account = customer.scope.account()?;
+    let data = match kind {
+        CUSTOMER_DELETED => wire::deleted_event_data(customer, &customer.updated),
+        _ => wire::event_data(customer, origin),
+    };
+    Some(NewEvent {
+        event_id: EventId::generate(),
+        account_id: account.clone(),
+        customer_id: customer.customer_id.clone(),
+        kind,
+        version: customer.version,
+        origin: origin.cloned(),
+        data,
+        created: customer.updated,
+    })
+}
+
+fn matched_on(identifiers: &[(Identifier, CustomerId)]) -> Vec<MatchedOn> {
+    identifiers.iter().map(|(id, _)| id.matched_on()).collect()
+}
+
+/// `409 duplicate` for a create or update that collides with a live customer.
+fn duplicate(existing: &CustomerId, matched: Vec<MatchedOn>) -> ApiError {
+    ApiError::conflict(
+        "duplicate",
+        format!("matches the existing customer {existing}"),
+    )
+    .with("conflicting_customer_id", existing)
+    .with("matched_on", matched)
+}
+
+fn vendor_id_taken(existing: &CustomerId, vendor_id: &str) -> ApiError {
+    duplicate(
+        existing,
+        vec![MatchedOn {
+            field: "vendor_customer_id".into(),
+            value: vendor_id.to_owned(),
+        }],
+    )
+}
+
+fn precondition_failed(current: i64) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "Precondition failed",
+        format!("the customer is at version {current}"),
+    )
+    .with("current_version", current)
+}
+
+fn retry_exhausted() -> ApiError {
+    ApiError::conflict(
+        "concurrent_update",
+        "the customer changed repeatedly while this request ran; try again",
+    )
+}
+
+impl Hub {
+    /// The settings of a scope: its account's region and dedupe policy; account-less
+    /// customers use the defaults.
+    async fn scope_settings(&self, scope: &CustomerScope) -> ApiResult<ScopeSettings> {
+        let (region, policy) = match scope {
+            CustomerScope::Account(id) => {
+                let account = self.store.get_account(id).await?;
+                let account = reachable(account, "account", |_| true)?;
+                (account.default_region, account.dedupe_policy)
+            }
+            CustomerScope::Product(_) => (Region::default(), DedupePolicy::default()),
+        };
+        Ok(ScopeSettings {
+            scope: scope.clone(),
+            region,
+            policy,
+        })
+    }
+
+    /// Whether `who` may reach the customers of `scope` (SPEC section 2).
+    pub(crate) async fn reaches_scope(
+        &self,
+        who: &Principal,
+        scope: &CustomerScope,
+    ) -> ApiResult<bool> {
+        Ok(match (who, scope) {
+            (Principal::Admin, _) => true,
+            (Principal::Product(me), CustomerScope::Product(owner)) => me == owner,
+            (_, CustomerScope::Product(_)) => false,
+            (Principal::Account(me), CustomerScope::Account(id)) => me == id,
+            (Principal::Partner(me), CustomerScope::Account(id)) => self
+                .store
+                .get_account(id)
+                .await?
+                .is_some_and(|a| a.partner_id == *me),
+            (Principal::Product(me), CustomerScope::Account(id)) => {
+                self.store.get_activation(id, me).await?.is_some()
+            }
+        })
+    }
+
+    /// The scope a create writes to, checked against the caller.
+    async fn create_scope(
+        &self,
+        who: &Principal,
+        account: Option<AccountId>,
+    ) -> ApiResult<ScopeSettings> {
+        who.require(ANY_KEY)?;
+        let scope = match (who, account) {
+            (_, Some(account)) => CustomerScope::Account(account),
+            (Principal::Product(me), None) => CustomerScope::Product(me.clone()),
+            (Principal::Account(me), None) => CustomerScope::Account(me.clone()),
+            (_, None) => {
+                return Err(ApiError::invalid_field(
+                    "account_id",
+                    "is required unless the key is a product or account key",
+                ))
+            }
+        };
+        if !self.reaches_scope(who, &scope).await? {
+            return Err(ApiError::not_found("account"));
+        }
+        self.scope_settings(&scope).await
+    }
+
+    /// Resolves a path reference to a customer `who` may reach, in any status but
+    /// deleted. A merged-away id answers `404` with `merged_into`.
+    async fn reachable_customer(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+    ) -> ApiResult<StoredCustomer> {
+        who.require(ANY_KEY)?;
+        let viewer = origin_of(who);
+        let id = match target {
+            CustomerRef::Id(id) => id.clone(),
+            CustomerRef::Vendor {
+                vendor_customer_id,
+                account,
+            } => {
+                let Some(product) = viewer else {
+                    return Err(ApiError::invalid_field(
+                        "id_type",
+                        "only a product key addresses customers by its own id",
+                    ));
+                };
+                let mut found = Vec::new();
+                for id in self
+                    .store
+                    .find_by_vendor_id(product, vendor_customer_id)
+                    .await?
+                {
+                    if let Some(stored) = self.store.get_customer(&id, viewer).await? {
+                        let in_account = account
+                            .as_ref()
+                            .is_none_or(|a| stored.customer.scope.account() == Some(a));
+                        if in_account && self.reaches_scope(who, &stored.customer.scope).await? {
+                            found.push(stored);
+                        }
+                    }
+                }
+                return match found.len() {
+                    0 => Err(ApiError::not_found("customer")),
+                    1 => Ok(found.remove(0)),
+                    _ => Err(ApiError::invalid_field(
+                        "account_id",
+                        "this id names customers in several accounts: add ?account_id=",
+                    )),
+                };
+            }
+        };
+        let stored = self.store.get_customer(&id, viewer).await?;
+        let Some(stored) = stored else {
+            return Err(ApiError::not_found("customer"));
+        };
+        if !self.reaches_scope(who, &stored.customer.scope).await? {
+            return Err(ApiError::not_found("customer"));
+        }
+        match stored.customer.status {
+            CustomerStatus::Live | CustomerStatus::Conflict => Ok(stored),
+            CustomerStatus::Deleted => Err(ApiError::not_found("customer")),
+            CustomerStatus::Merged => {
+                Err(ApiError::not_found("customer")
+                    .with("merged_into", &stored.customer.merged_into))
+            }
+        }
+    }
+
+    /// A live customer (not a conflict record) `who` may reach.
+    async fn live_customer(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+    ) -> ApiResult<StoredCustomer> {
+        let stored = self.reachable_customer(who, target).await?;
+        if stored.customer.status != CustomerStatus::Live {
+            return Err(ApiError::not_found("customer")
+                .with("hint", "conflict records are resolved under /v1/conflicts"));
+        }
+        Ok(stored)
+    }
+
+    pub async fn get_customer(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+    ) -> ApiResult<StoredCustomer> {
+        self.reachable_customer(who, target).await
+    }
+
+    /// `POST /v1/customers`.
+    pub async fn create_customer(
+        &self,
+        who: &Principal,
+        body: Map<String, Value>,
+        on_duplicate: OnDuplicate,
+    ) -> ApiResult<Created> {
+        let account = match body.get("account_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(AccountId::from_string(id.clone())),
+            Some(_) => return Err(ApiError::invalid_field("account_id", "must be a string")),
+        };
+        let settings = self.create_scope(who, account).await?;
+        let draft = parse_draft(body, settings.region)?;
+        self.create_parsed(who, &settings, draft, on_duplicate)
+            .await
+    }
+
+    /// Creates a validated customer in a checked scope.
+    pub(crate) async fn create_parsed(
+        &self,
+        who: &Principal,
+        settings: &ScopeSettings,
+        draft: CustomerDraft,
+        on_duplicate: OnDuplicate,
+    ) -> ApiResult<Created> {
+        let origin = origin_of(who);
+        if origin.is_none() && draft.vendor_id.is_some() {
+            return Err(ApiError::invalid_field(
+                "id",
+                "only a product key has its own id for a customer",
+            ));
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let now = time::now();
+            let customer = Customer::new(
+                CustomerId::generate(),
+                settings.scope.clone(),
+                draft.fields.clone(),
+                draft.permission,
+                origin,
+                now,
+            );
+            // A product that gives no id of its own is given the hub's.
+            let association = origin.map(|product| NewAssociation {
+                product_id: product.clone(),
+                customer_id: customer.customer_id.clone(),
+                scope: settings.scope.key(),
+                vendor_customer_id: draft
+                    .vendor_id
+                    .clone()
+                    .unwrap_or_else(|| customer.customer_id.to_string()),
+                created: now,
+            });
+            let event = event_for(&customer, CUSTOMER_CREATED, origin);
+            let identifiers = customer.identifiers(settings.policy);
+            let outcome = self
+                .store
+                .insert_customer(
+                    &customer,
+                    &identifiers,
+                    association.as_ref(),
+                    event.as_ref(),
+                )
+                .await?;
+            match outcome {
+                WriteOutcome::Done => {
+                    let vendor_customer_id = association.map(|a| a.vendor_customer_id);
+                    return Ok(Created::New(StoredCustomer {
+                        customer,
+                        vendor_customer_id,
+                    }));
+                }
+                WriteOutcome::VendorIdTaken(existing) => {
+                    let id = association
+                        .map(|a| a.vendor_customer_id)
+                        .unwrap_or_default();
+                    return Err(vendor_id_taken(&existing, &id));
+                }
+                WriteOutcome::Duplicate(matches) => {
+                    return self
+                        .on_duplicate(who, settings, &draft, customer, matches, on_duplicate)
+                        .await;
+                }
+                // The identifier's owner vanished between the collision and its lookup.
+                WriteOutcome::Stale => continue,
+            }
+        }
+        Err(retry_exhausted())
+    }
+
+    /// What a create that matched live customers does, per `on_duplicate`.
+    async fn on_duplicate(
+        &self,
+        who: &Principal,
+        settings: &ScopeSettings,
+        draft: &CustomerDraft,
+        incoming: Customer,
+        matches: Vec<(Identifier, CustomerId)>,
+        mode: OnDuplicate,
+    ) -> ApiResult<Created> {
+        let existing = matches[0].1.clone();
+        let matched = matched_on(&matches);
+        match mode {
+            OnDuplicate::Reject => Err(duplicate(&existing, matched)),
+            OnDuplicate::Conflict => {
+                let mut record = incoming;
+                record.customer_id = CustomerId::generate_conflict();
+                record.status = CustomerStatus::Conflict;
+                record.conflict = Some(ConflictInfo {
+                    conflicting_customer_id: existing.clone(),
+                    matched_on: matched.clone(),
+                    vendor_customer_id: draft.vendor_id.clone(),
+                });
+                self.store.insert_conflict_record(&record).await?;
+                Err(duplicate(&existing, matched).with("conflict_id", &record.customer_id))
+            }
+            OnDuplicate::Merge => {
+                let merged = self.merge_into(who, settings, &existing, draft).await?;
+                Ok(Created::Merged(merged))
+            }
+        }
+    }
+
+    /// Folds a duplicate create into the existing customer and associates the caller's id.
+    async fn merge_into(
+        &self,
+        who: &Principal,
+        settings: &ScopeSettings,
+        existing: &CustomerId,
+        draft: &CustomerDraft,
+    ) -> ApiResult<StoredCustomer> {
+        let origin = origin_of(who);
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(current) = self.store.get_customer(existing, origin).await? else {
+                return Err(retry_exhausted());
+            };
+            let mut result = current.clone();
+            if let Some(next) =
+                current
+                    .customer
+                    .merged_with(&draft.fields, draft.permission, origin, time::now())
+            {
+                let event = event_for(&next, CUSTOMER_UPDATED, origin);
+                let ids = next.identifiers(settings.policy);
+                match self
+                    .store
+                    .update_customer(&next, current.customer.version, &ids, event.as_ref())
+                    .await?
+                {
+                    WriteOutcome::Done => result.customer = next,
+                    WriteOutcome::Stale => continue,
+                    WriteOutcome::Duplicate(matches) => {
+                        return Err(duplicate(&matches[0].1, matched_on(&matches)))
+                    }
+                    WriteOutcome::VendorIdTaken(other) => {
+                        return Err(duplicate(&other, Vec::new()))
+                    }
+                }
+            }
+            if let Some(product) = origin {
+                let vendor = draft
+                    .vendor_id
+                    .clone()
+                    .or(current.vendor_customer_id.clone())
+                    .unwrap_or_else(|| existing.to_string());
+                result.vendor_customer_id =
+                    Some(self.associate(product, &result.customer, &vendor).await?);
+            }
+            return Ok(result);
+        }
+        Err(retry_exhausted())
+    }
+
+    /// Sets `product`'s own id for a customer; returns it.
+    async fn associate(
+        &self,
+        product: &ProductId,
+        customer: &Customer,
+        vendor: &str,
+    ) -> ApiResult<String> {
+        let association = NewAssociation {
+            product_id: product.clone(),
+            customer_id: customer.customer_id.clone(),
+            scope: customer.scope.key(),
+            vendor_customer_id: vendor.to_owned(),
+            created: time::now(),
+        };
+        match self.store.put_association(&association).await? {
+            WriteOutcome::VendorIdTaken(other) => Err(vendor_id_taken(&other, vendor)),
+            WriteOutcome::Done => Ok(association.vendor_customer_id),
+            _ => Err(retry_exhausted()),
+        }
+    }
+
+    /// `PATCH /v1/customers/{id}`: a JSON merge patch, optionally conditional on the
+    /// version (`If-Match`). A patch that changes nothing keeps the version and emits
+    /// nothing.
+    pub async fn update_customer(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+        body: Map<String, Value>,
+        if_match: Option<i64>,
+    ) -> ApiResult<StoredCustomer> {
+        let origin = origin_of(who);
+        let mut parsed = None;
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.live_customer(who, target).await?;
+            if let Some(expected) = if_match {
+                if expected != current.customer.version {
+                    return Err(precondition_failed(current.customer.version));
+                }
+            }
+            let settings = self.scope_settings(&current.customer.scope).await?;
+            if parsed.is_none() {
+                let account = current.customer.scope.account().map(|a| a.to_string());
+                parsed = Some(parse_patch(
+                    body.clone(),
+                    settings.region,
+                    account.as_deref(),
+                )?);
+            }
+            let Some(patch) = &parsed else { continue };
+            let Some(next) = current.customer.patched(patch, origin, time::now()) else {
+                return Ok(current);
+            };
+            if !next.fields.identifies_someone() {
+                return Err(identity_required());
+            }
+            let event = event_for(&next, CUSTOMER_UPDATED, origin);
+            let ids = next.identifiers(settings.policy);
+            match self
+                .store
+                .update_customer(&next, current.customer.version, &ids, event.as_ref())
+                .await?
+            {
+                WriteOutcome::Done => {
+                    return Ok(StoredCustomer {
+                        customer: next,
+                        vendor_customer_id: current.vendor_customer_id,
+                    })
+                }
+                WriteOutcome::Duplicate(matches) => {
+                    return Err(duplicate(&matches[0].1, matched_on(&matches)))
+                }
+                WriteOutcome::Stale if if_match.is_some() => {
+                    let now_at = self.live_customer(who, target).await?.customer.version;
+                    return Err(precondition_failed(now_at));
+                }
+                WriteOutcome::Stale | WriteOutcome::VendorIdTaken(_) => continue,
+            }
+        }
+        Err(retry_exhausted())
+    }
+
+    /// `DELETE /v1/customers/{id}`: tombstones a customer (emitting `customer.deleted`),
+    /// or discards a conflict record (emitting nothing).
+    pub async fn delete_customer(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+        if_match: Option<i64>,
+    ) -> ApiResult<()> {
+        let origin = origin_of(who);
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.reachable_customer(who, target).await?.customer;
+            if current.status == CustomerStatus::Conflict {
+                return if self
+                    .store
+                    .discard_conflict_record(&current.customer_id)
+                    .await?
+                {
+                    Ok(())
+                } else {
+                    Err(ApiError::not_found("customer"))
+                };
+            }
+            if let Some(expected) = if_match {
+                if expected != current.version {
+                    return Err(precondition_failed(current.version));
+                }
+            }
+            let mut next = current.clone();
+            let now = time::now();
+            next.status = CustomerStatus::Deleted;
+            next.deleted = Some(now);
+            next.touch(origin, now);
+            let event = event_for(&next, CUSTOMER_DELETED, origin);
+            match self
+                .store
+                .delete_customer(&next, current.version, event.as_ref())
+                .await?
+            {
+                WriteOutcome::Done => return Ok(()),
+                WriteOutcome::Stale if if_match.is_some() => {
+                    return Err(precondition_failed(current.version + 1))
+                }
+                _ => continue,
+            }
+        }
+        Err(retry_exhausted())
+    }
+
+    /// `PUT /v1/customers/{id}/vendor-id`: the calling product's own id for a customer.
+    pub async fn set_vendor_id(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+        vendor_customer_id: String,
+    ) -> ApiResult<StoredCustomer> {
+        let Principal::Product(product) = who else {
+            return Err(ApiError::forbidden());
+        };
+        let mut stored = self.live_customer(who, target).await?;
+        if stored.vendor_customer_id.as_deref() != Some(vendor_customer_id.as_str()) {
+            let id = self
+                .associate(product, &stored.customer, &vendor_customer_id)
+                .await?;
+            stored.vendor_customer_id = Some(id);
+        }
+        Ok(stored)
+    }
+
+    /// `POST /v1/customers/associations`: a result per item, in order.
+    pub async fn associate_many(
+        &self,
+        who: &Principal,
+        body: Map<String, Value>,
+    ) -> ApiResult<Vec<Value>> {
+        if !matches!(who, Principal::Product(_)) {
+            return Err(ApiError::forbidden());
+        }
+        let items = bulk_items(body, "associations")?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = match parse_association(item) {
+                Ok((customer_id, vendor)) => {
+                    self.set_vendor_id(who, &CustomerRef::Id(customer_id), vendor)
+                        .await
+                }
+                Err(err) => Err(err),
+            };
+            results.push(match result {
+                Ok(stored) => json!({"status": 200, "customer": stored.record()}),
+                Err(err) => item_problem(err),
+            });
+        }
+        Ok(results)
+    }
+
+    /// `POST /v1/customers/batch`: a result per item, in order; an invalid item fails
+    /// alone.
+    pub async fn create_batch(
+        &self,
+        who: &Principal,
+        body: Map<String, Value>,
+        on_duplicate: OnDuplicate,
+    ) -> ApiResult<Vec<Value>> {
+        let items = bulk_items(body, "customers")?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = match item {
+                Value::Object(map) => self.create_customer(who, map, on_duplicate).await,
+                _ => Err(ApiError::malformed_body("each item must be a JSON object")),
+            };
+            results.push(match result {
+                Ok(Created::New(stored)) => json!({"status": 201, "customer": stored.record()}),
+                Ok(Created::Merged(stored)) => json!({"status": 200, "customer": stored.record()}),
+                Err(err) => item_problem(err),
+            });
+        }
+        Ok(results)
+    }
+}
+
+fn item_problem(err: ApiError) -> Value {
+    json!({"status": err.status.as_u16(), "problem": err.to_problem()})
+}
+
+/// The array of a bulk body (`{"<name>": [...]}`), 1 to 500 items.
+fn bulk_items(body: Map<String, Value>, name: &'static str) -> ApiResult<Vec<Value>> {
+    let mut f = Fields::new(body);
+    let items = f.required(name, |value| match value {
+        Value::Array(items) if items.is_empty() => Err("must hold at least one item".into()),
+        Value::Array(items) if items.len() > MAX_BULK_ITEMS => {
+            Err(format!("must hold at most {MAX_BULK_ITEMS} items"))
+        }
+        Value::Array(items) => Ok(items.clone()),
+        _ => Err("must be an array".into()),
+    });
+    f.finish()?;
+    Ok(items.unwrap_or_default())
+}
+
+fn parse_association(item: Value) -> ApiResult<(CustomerId, String)> {
+    let Value::Object(map) = item else {
+        return Err(ApiError::malformed_body("each item must be a JSON object"));
+    };
+    let mut f = Fields::new(map);
+    let customer = f.required("customer_id", any_text);
+    let vendor = f.required("vendor_customer_id", text(vendor_id));
+    f.finish()?;
+    match (customer, vendor) {
+        (Some(customer), Some(vendor)) => Ok((CustomerId::from_string(customer), vendor)),
+        _ => Err(ApiError::malformed_body("incomplete item")),
+    }
+}
+
+impl StoredCustomer {
+    /// The REST record as this viewer sees it.
+    pub fn record(&self) -> Value {
+        wire::record(&self.customer, self.vendor_customer_id.as_deref())
+    }
+}
