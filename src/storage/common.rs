@@ -18,8 +18,9 @@ macro_rules! sql_store {
             };
             use $crate::storage::time::DbTime;
             use $crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS, VIEWER_JOIN};
+            use std::collections::HashSet;
             use $crate::storage::{
-                AccountPage, CustomerListQuery, NewAssociation, NewEvent, SortKey, Store,
+                AccountPage, CustomerListQuery, NewAssociation, NewCustomer, NewEvent, SortKey, Store,
                 StoreResult, StoredCustomer, WriteOutcome,
             };
             use $crate::domain::customer::{Customer, CustomerScope, Identifier};
@@ -47,43 +48,165 @@ macro_rules! sql_store {
                     Ok(applied as usize >= super::MIGRATOR.iter().count())
                 }
 
-                async fn insert_customer(
-                    &self,
-                    customer: &Customer,
-                    identifiers: &[Identifier],
-                    association: Option<&NewAssociation>,
-                    event: Option<&NewEvent>,
-                ) -> StoreResult<WriteOutcome> {
-                    let values = CustomerValues::of(customer);
-                    let mut tx = super::begin_write(&self.pool).await?;
-                    bind_customer(sqlx::query(INSERT_CUSTOMER), &values)
-                        .execute(&mut *tx)
-                        .await?;
-                    let scope = customer.scope.key();
-                    let outcome = claim_identifiers(&mut tx, &scope, identifiers, &customer.customer_id).await?;
-                    if outcome != WriteOutcome::Done {
-                        tx.rollback().await?;
-                        return Ok(outcome);
+                async fn insert_customers(&self, rows: &[NewCustomer]) -> StoreResult<Vec<WriteOutcome>> {
+                    if rows.is_empty() {
+                        return Ok(Vec::new());
                     }
-                    if let Some(association) = association {
-                        let outcome = insert_association(&mut tx, association).await?;
-                        if outcome != WriteOutcome::Done {
-                            tx.rollback().await?;
-                            return Ok(outcome);
+                    let values: Vec<CustomerValues> = rows.iter().map(|r| CustomerValues::of(&r.customer)).collect();
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    insert_customer_rows(&mut tx, &values).await?;
+
+                    // Claim identifiers; of racing writers (or of rows of this batch) exactly
+                    // one gets each, the rest learn they collided.
+                    let wanted: Vec<(usize, &Identifier)> = rows
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, r)| r.identifiers.iter().map(move |id| (i, id)))
+                        .collect();
+                    let mut claimed: HashSet<(String, String, String)> = HashSet::new();
+                    for chunk in wanted.chunks(IDENTIFIER_CHUNK) {
+                        let mut insert = QueryBuilder::<$db>::new(
+                            "INSERT INTO customer_identifiers (scope, kind, value, customer_id) ",
+                        );
+                        insert.push_values(chunk, |mut b, (i, id)| {
+                            b.push_bind(values[*i].scope.as_str())
+                                .push_bind(id.kind)
+                                .push_bind(id.value.as_str())
+                                .push_bind(values[*i].id.as_str());
+                        });
+                        insert.push(" ON CONFLICT DO NOTHING RETURNING customer_id, kind, value");
+                        let got: Vec<(String, String, String)> =
+                            insert.build_query_as().fetch_all(&mut *tx).await?;
+                        claimed.extend(got);
+                    }
+                    let mut failed = vec![false; rows.len()];
+                    let mut unclaimed: Vec<(usize, &Identifier)> = Vec::new();
+                    for (i, id) in &wanted {
+                        let key = (values[*i].id.clone(), id.kind.to_owned(), id.value.clone());
+                        if !claimed.contains(&key) {
+                            failed[*i] = true;
+                            unclaimed.push((*i, id));
                         }
                     }
-                    if let Some(event) = event {
-                        insert_event(&mut tx, event).await?;
+
+                    // Associate the creating product's id where the identifiers were free.
+                    let associations: Vec<(usize, &NewAssociation)> = rows
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !failed[*i])
+                        .filter_map(|(i, r)| r.association.as_ref().map(|a| (i, a)))
+                        .collect();
+                    let mut associated: HashSet<String> = HashSet::new();
+                    for chunk in associations.chunks(ROW_CHUNK) {
+                        let mut insert = QueryBuilder::<$db>::new(
+                            "INSERT INTO associations (product_id, customer_id, scope, vendor_customer_id, created) ",
+                        );
+                        insert.push_values(chunk, |mut b, (_, a)| {
+                            b.push_bind(a.product_id.as_str())
+                                .push_bind(a.customer_id.as_str())
+                                .push_bind(a.scope.as_str())
+                                .push_bind(a.vendor_customer_id.as_str())
+                                .push_bind(DbTime(a.created));
+                        });
+                        insert.push(" ON CONFLICT DO NOTHING RETURNING customer_id");
+                        let got: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+                        associated.extend(got);
+                    }
+                    let mut taken: Vec<(usize, &NewAssociation)> = Vec::new();
+                    for (i, a) in associations {
+                        if !associated.contains(a.customer_id.as_str()) {
+                            failed[i] = true;
+                            taken.push((i, a));
+                        }
+                    }
+
+                    // Undo the rows that collided, then see who owns what they wanted.
+                    let undone: Vec<&str> = (0..rows.len()).filter(|i| failed[*i]).map(|i| values[i].id.as_str()).collect();
+                    for chunk in undone.chunks(ROW_CHUNK) {
+                        for table in ["associations", "customer_identifiers", "customers"] {
+                            let mut delete = QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE customer_id IN ("));
+                            let mut list = delete.separated(", ");
+                            for id in chunk {
+                                list.push_bind(*id);
+                            }
+                            delete.push(")");
+                            delete.build().execute(&mut *tx).await?;
+                        }
+                    }
+                    let mut outcomes: Vec<WriteOutcome> = failed
+                        .iter()
+                        .map(|f| if *f { WriteOutcome::Stale } else { WriteOutcome::Done })
+                        .collect();
+                    for (i, id) in unclaimed {
+                        let owner: Option<String> = sqlx::query_scalar(
+                            "SELECT customer_id FROM customer_identifiers \
+                             WHERE scope = $1 AND kind = $2 AND value = $3",
+                        )
+                        .bind(values[i].scope.as_str())
+                        .bind(id.kind)
+                        .bind(id.value.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if let Some(owner) = owner {
+                            let hit = (id.clone(), CustomerId::from_string(owner));
+                            match &mut outcomes[i] {
+                                WriteOutcome::Duplicate(list) => list.push(hit),
+                                other => *other = WriteOutcome::Duplicate(vec![hit]),
+                            }
+                        }
+                    }
+                    for (i, a) in taken {
+                        let owner: Option<String> = sqlx::query_scalar(
+                            "SELECT customer_id FROM associations \
+                             WHERE product_id = $1 AND scope = $2 AND vendor_customer_id = $3",
+                        )
+                        .bind(a.product_id.as_str())
+                        .bind(a.scope.as_str())
+                        .bind(a.vendor_customer_id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if let Some(owner) = owner {
+                            outcomes[i] = WriteOutcome::VendorIdTaken(CustomerId::from_string(owner));
+                        }
+                    }
+
+                    // Events of the rows that stand; a new customer's only vendor id is its
+                    // creator's.
+                    let events: Vec<(&NewEvent, serde_json::Value)> = rows
+                        .iter()
+                        .zip(&outcomes)
+                        .filter(|(_, o)| **o == WriteOutcome::Done)
+                        .filter_map(|(r, _)| {
+                            let vendor_ids = match &r.association {
+                                Some(a) => serde_json::json!({ a.product_id.as_str(): a.vendor_customer_id }),
+                                None => serde_json::json!({}),
+                            };
+                            r.event.as_ref().map(|e| (e, vendor_ids))
+                        })
+                        .collect();
+                    for chunk in events.chunks(ROW_CHUNK) {
+                        let mut insert = QueryBuilder::<$db>::new(INSERT_EVENT_HEAD);
+                        insert.push_values(chunk, |mut b, (e, vendor_ids)| {
+                            b.push_bind(e.event_id.as_str())
+                                .push_bind(e.account_id.as_str())
+                                .push_bind(e.customer_id.as_str())
+                                .push_bind(e.kind)
+                                .push_bind(e.version)
+                                .push_bind(e.origin.as_ref().map(ProductId::as_str))
+                                .push_bind(Json(&e.data))
+                                .push_bind(Json(vendor_ids))
+                                .push_bind(DbTime(e.created));
+                        });
+                        insert.build().execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
-                    Ok(WriteOutcome::Done)
+                    Ok(outcomes)
                 }
 
                 async fn insert_conflict_record(&self, record: &Customer) -> StoreResult<()> {
-                    let values = CustomerValues::of(record);
-                    bind_customer(sqlx::query(INSERT_CUSTOMER), &values)
-                        .execute(&self.pool)
-                        .await?;
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    insert_customer_rows(&mut tx, &[CustomerValues::of(record)]).await?;
+                    tx.commit().await?;
                     Ok(())
                 }
 
@@ -498,12 +621,54 @@ macro_rules! sql_store {
             }
 
 
-            const INSERT_CUSTOMER: &str = "INSERT INTO customers (customer_id, scope, account_id, \
-                owner_product_id, status, first_name, last_name, emails, phones, address, city, \
-                state, country, tags, permission_to_contact, origins, version, created, updated, \
-                deleted, merged_into, conflict, first_name_sort, last_name_sort, search) VALUES \
-                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-                $19, $20, $21, $22, $23, $24, $25)";
+            /// Rows per multi-row statement: within both backends' bind-parameter limits
+            /// (SQLite: 32766; Postgres: 65535) at 25 columns a row.
+            const ROW_CHUNK: usize = 500;
+            const IDENTIFIER_CHUNK: usize = 2000;
+
+            const INSERT_EVENT_HEAD: &str = "INSERT INTO events (event_id, account_id, customer_id, \
+                type, version, origin_product_id, data, vendor_ids, created) ";
+
+            /// Inserts customer rows with multi-row statements.
+            async fn insert_customer_rows(tx: &mut Tx<'_>, values: &[CustomerValues]) -> StoreResult<()> {
+                for chunk in values.chunks(ROW_CHUNK) {
+                    let mut insert = QueryBuilder::<$db>::new(
+                        "INSERT INTO customers (customer_id, scope, account_id, owner_product_id, \
+                         status, first_name, last_name, emails, phones, address, city, state, \
+                         country, tags, permission_to_contact, origins, version, created, updated, \
+                         deleted, merged_into, conflict, first_name_sort, last_name_sort, search) ",
+                    );
+                    insert.push_values(chunk, |mut b, v| {
+                        b.push_bind(v.id.as_str())
+                            .push_bind(v.scope.as_str())
+                            .push_bind(v.account_id.as_deref())
+                            .push_bind(v.owner_product_id.as_deref())
+                            .push_bind(v.status)
+                            .push_bind(v.first_name.as_deref())
+                            .push_bind(v.last_name.as_deref())
+                            .push_bind(Json(&v.emails))
+                            .push_bind(Json(&v.phones))
+                            .push_bind(v.address.as_deref())
+                            .push_bind(v.city.as_deref())
+                            .push_bind(v.state.as_deref())
+                            .push_bind(v.country.as_deref())
+                            .push_bind(Json(&v.tags))
+                            .push_bind(v.permission)
+                            .push_bind(Json(&v.origins))
+                            .push_bind(v.version)
+                            .push_bind(v.created)
+                            .push_bind(v.updated)
+                            .push_bind(v.deleted)
+                            .push_bind(v.merged_into.as_deref())
+                            .push_bind(v.conflict.as_ref().map(Json))
+                            .push_bind(v.first_name_sort.as_str())
+                            .push_bind(v.last_name_sort.as_str())
+                            .push_bind(v.search.as_str());
+                    });
+                    insert.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
 
             const UPDATE_CUSTOMER: &str = "UPDATE customers SET scope = $2, account_id = $3, \
                 owner_product_id = $4, status = $5, first_name = $6, last_name = $7, emails = $8, \
@@ -708,11 +873,8 @@ macro_rules! sql_store {
                     .into_iter()
                     .map(|(p, v)| (p, serde_json::Value::String(v)))
                     .collect();
-                sqlx::query(
-                    "INSERT INTO events (event_id, account_id, customer_id, type, version, \
-                     origin_product_id, data, vendor_ids, created) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
+                let sql = format!("{INSERT_EVENT_HEAD}VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+                sqlx::query(&sql)
                 .bind(e.event_id.as_str())
                 .bind(e.account_id.as_str())
                 .bind(e.customer_id.as_str())

@@ -91,6 +91,16 @@ pub struct NewEvent {
     pub created: Timestamp,
 }
 
+/// A new customer with everything written alongside it.
+#[derive(Clone, Debug)]
+pub struct NewCustomer {
+    pub customer: Customer,
+    /// The identifiers de-duplication claims for it (per the account's policy).
+    pub identifiers: Vec<Identifier>,
+    pub association: Option<NewAssociation>,
+    pub event: Option<NewEvent>,
+}
+
 /// A product's own id for a customer.
 #[derive(Clone, Debug)]
 pub struct NewAssociation {
@@ -191,15 +201,11 @@ pub trait Store: Send + Sync + 'static {
     /// (the bootstrap key from `CUSTOMER_LIST_ADMIN_KEY` is always the one configured).
     async fn put_admin_key(&self, id: &KeyId, hash: &str, at: Timestamp) -> StoreResult<()>;
 
-    /// Inserts a live customer with its identifiers, the creating product's association
-    /// and its event, atomically; or nothing, reporting what collided.
-    async fn insert_customer(
-        &self,
-        customer: &Customer,
-        identifiers: &[Identifier],
-        association: Option<&NewAssociation>,
-        event: Option<&NewEvent>,
-    ) -> StoreResult<WriteOutcome>;
+    /// Inserts live customers, each with its identifiers, its creating product's
+    /// association and its event, in one transaction with multi-row statements. A row
+    /// that collides (an identifier or vendor id already taken, by a live customer or an
+    /// earlier row of the same call) is not written and reports what it collided with.
+    async fn insert_customers(&self, rows: &[NewCustomer]) -> StoreResult<Vec<WriteOutcome>>;
     /// Inserts a conflict record: no identifiers, no association, no event.
     async fn insert_conflict_record(&self, record: &Customer) -> StoreResult<()>;
     /// Any customer or conflict record, whatever its status.

@@ -20,6 +20,7 @@ on_both_backends!(
     accountless_customers_belong_to_their_product,
     list_sorts_filters_and_searches,
     batch_creates_with_a_result_per_item,
+    paging_is_complete_while_customers_are_inserted,
 );
 
 async fn create_maps_every_field_and_each_product_sees_its_own_id(backend: Backend) {
@@ -1008,4 +1009,103 @@ async fn batch_creates_with_a_result_per_item(backend: Backend) {
         )
         .await
         .expect_problem(400, "validation_failed");
+}
+
+async fn paging_is_complete_while_customers_are_inserted(backend: Backend) {
+    let hub = Hub::new(backend).await;
+    let name = |i: usize| format!("N{:05}", (i * 7919) % 10007);
+    let batch = |from: usize, n: usize| {
+        let customers: Vec<Value> = (from..from + n)
+            .map(|i| json!({"account_id": hub.account, "first_name": "P", "last_name": name(i), "email": format!("p{i}@example.com")}))
+            .collect();
+        json!({ "customers": customers })
+    };
+    for start in (0..3000).step_by(500) {
+        let r = hub
+            .app
+            .post("/v1/customers/batch", hub.key("a"), batch(start, 500))
+            .await;
+        r.expect(200);
+        assert!(r.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] == 201));
+    }
+    let existing: HashSet<String> = {
+        let mut all = HashSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/customers?account_id={}&page_size=500", hub.account);
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = hub.app.get(&path, &hub.account_key).await;
+            for c in page.body["customers"].as_array().unwrap() {
+                all.insert(c["customer_id"].as_str().unwrap().to_owned());
+            }
+            match page.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        all
+    };
+    assert_eq!(existing.len(), 3000);
+
+    for (round, sort) in ["created", "-last_name"].into_iter().enumerate() {
+        // Another client keeps inserting while this one pages.
+        let writer = {
+            let client = hub.app.client.clone();
+            let url = format!("{}/v1/customers/batch", hub.app.base);
+            let key = hub.key("b").to_owned();
+            let bodies: Vec<Value> = (0..10)
+                .map(|k| batch(10_000 + round * 1000 + k * 25, 25))
+                .collect();
+            tokio::spawn(async move {
+                for body in bodies {
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        };
+        let mut seen: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!(
+                "/v1/customers?account_id={}&page_size=100&sort={sort}",
+                hub.account
+            );
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = hub.app.get(&path, &hub.account_key).await;
+            page.expect(200);
+            seen.extend(
+                page.body["customers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["customer_id"].as_str().unwrap().to_owned()),
+            );
+            match page.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        writer.await.unwrap();
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "sort {sort}: no customer repeats");
+        let missed = existing.iter().filter(|id| !unique.contains(id)).count();
+        assert_eq!(
+            missed, 0,
+            "sort {sort}: every customer that existed at the start is seen"
+        );
+    }
 }

@@ -19,8 +19,9 @@ use crate::domain::wire::{self, CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPD
 use crate::domain::{time, AccountId, CustomerId, EventId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{any_text, text, Fields};
-use crate::storage::{NewAssociation, NewEvent, StoredCustomer, WriteOutcome};
+use crate::storage::{NewAssociation, NewCustomer, NewEvent, StoredCustomer, WriteOutcome};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 /// How many times a write is retried when a concurrent write got there first.
 const WRITE_ATTEMPTS: usize = 5;
@@ -282,13 +283,7 @@ impl Hub {
         body: Map<String, Value>,
         on_duplicate: OnDuplicate,
     ) -> ApiResult<Created> {
-        let account = match body.get("account_id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(id)) => Some(AccountId::from_string(id.clone())),
-            Some(_) => return Err(ApiError::invalid_field("account_id", "must be a string")),
-        };
-        let settings = self.create_scope(who, account).await?;
-        let draft = parse_draft(body, settings.region)?;
+        let (settings, draft) = self.prepare_create(who, body, &mut HashMap::new()).await?;
         self.create_parsed(who, &settings, draft, on_duplicate)
             .await
     }
@@ -301,69 +296,54 @@ impl Hub {
         draft: CustomerDraft,
         on_duplicate: OnDuplicate,
     ) -> ApiResult<Created> {
-        let origin = origin_of(who);
-        if origin.is_none() && draft.vendor_id.is_some() {
-            return Err(ApiError::invalid_field(
-                "id",
-                "only a product key has its own id for a customer",
-            ));
-        }
         for _ in 0..WRITE_ATTEMPTS {
-            let now = time::now();
-            let customer = Customer::new(
-                CustomerId::generate(),
-                settings.scope.clone(),
-                draft.fields.clone(),
-                draft.permission,
-                origin,
-                now,
-            );
-            // A product that gives no id of its own is given the hub's.
-            let association = origin.map(|product| NewAssociation {
-                product_id: product.clone(),
-                customer_id: customer.customer_id.clone(),
-                scope: settings.scope.key(),
-                vendor_customer_id: draft
-                    .vendor_id
-                    .clone()
-                    .unwrap_or_else(|| customer.customer_id.to_string()),
-                created: now,
-            });
-            let event = event_for(&customer, CUSTOMER_CREATED, origin);
-            let identifiers = customer.identifiers(settings.policy);
+            let row = new_customer_row(who, settings, &draft)?;
             let outcome = self
                 .store
-                .insert_customer(
-                    &customer,
-                    &identifiers,
-                    association.as_ref(),
-                    event.as_ref(),
-                )
-                .await?;
-            match outcome {
-                WriteOutcome::Done => {
-                    let vendor_customer_id = association.map(|a| a.vendor_customer_id);
-                    return Ok(Created::New(StoredCustomer {
-                        customer,
-                        vendor_customer_id,
-                    }));
-                }
-                WriteOutcome::VendorIdTaken(existing) => {
-                    let id = association
-                        .map(|a| a.vendor_customer_id)
-                        .unwrap_or_default();
-                    return Err(vendor_id_taken(&existing, &id));
-                }
-                WriteOutcome::Duplicate(matches) => {
-                    return self
-                        .on_duplicate(who, settings, &draft, customer, matches, on_duplicate)
-                        .await;
-                }
+                .insert_customers(std::slice::from_ref(&row))
+                .await?
+                .pop()
+                .unwrap_or(WriteOutcome::Stale);
+            match self
+                .settle_create(who, settings, &draft, row, outcome, on_duplicate)
+                .await
+            {
+                Some(result) => return result,
                 // The identifier's owner vanished between the collision and its lookup.
-                WriteOutcome::Stale => continue,
+                None => continue,
             }
         }
         Err(retry_exhausted())
+    }
+
+    /// The result of a create from its write outcome; `None` asks for another attempt.
+    async fn settle_create(
+        &self,
+        who: &Principal,
+        settings: &ScopeSettings,
+        draft: &CustomerDraft,
+        row: NewCustomer,
+        outcome: WriteOutcome,
+        on_duplicate: OnDuplicate,
+    ) -> Option<ApiResult<Created>> {
+        Some(match outcome {
+            WriteOutcome::Done => Ok(Created::New(StoredCustomer {
+                vendor_customer_id: row.association.map(|a| a.vendor_customer_id),
+                customer: row.customer,
+            })),
+            WriteOutcome::VendorIdTaken(existing) => {
+                let id = row
+                    .association
+                    .map(|a| a.vendor_customer_id)
+                    .unwrap_or_default();
+                Err(vendor_id_taken(&existing, &id))
+            }
+            WriteOutcome::Duplicate(matches) => {
+                self.on_duplicate(who, settings, draft, row.customer, matches, on_duplicate)
+                    .await
+            }
+            WriteOutcome::Stale => return None,
+        })
     }
 
     /// What a create that matched live customers does, per `on_duplicate`.
@@ -627,7 +607,8 @@ impl Hub {
     }
 
     /// `POST /v1/customers/batch`: a result per item, in order; an invalid item fails
-    /// alone.
+    /// alone. The valid items are written together with multi-row statements; those
+    /// that collide then take the single-create path for `on_duplicate`.
     pub async fn create_batch(
         &self,
         who: &Principal,
@@ -635,20 +616,123 @@ impl Hub {
         on_duplicate: OnDuplicate,
     ) -> ApiResult<Vec<Value>> {
         let items = bulk_items(body, "customers")?;
-        let mut results = Vec::with_capacity(items.len());
-        for item in items {
-            let result = match item {
-                Value::Object(map) => self.create_customer(who, map, on_duplicate).await,
+        let mut results: Vec<Option<ApiResult<Created>>> = Vec::with_capacity(items.len());
+        let mut scopes: HashMap<Option<String>, ScopeSettings> = HashMap::new();
+        let mut prepared = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
+            results.push(None);
+            let parsed = match item {
+                Value::Object(map) => self.prepare_create(who, map, &mut scopes).await,
                 _ => Err(ApiError::malformed_body("each item must be a JSON object")),
             };
-            results.push(match result {
-                Ok(Created::New(stored)) => json!({"status": 201, "customer": stored.record()}),
-                Ok(Created::Merged(stored)) => json!({"status": 200, "customer": stored.record()}),
-                Err(err) => item_problem(err),
-            });
+            match parsed.and_then(|(settings, draft)| {
+                let row = new_customer_row(who, &settings, &draft)?;
+                Ok((settings, draft, row))
+            }) {
+                Ok(ready) => prepared.push((index, ready)),
+                Err(err) => results[index] = Some(Err(err)),
+            }
         }
-        Ok(results)
+        let rows: Vec<NewCustomer> = prepared
+            .iter()
+            .map(|(_, (_, _, row))| row.clone())
+            .collect();
+        let outcomes = self.store.insert_customers(&rows).await?;
+        for ((index, (settings, draft, row)), outcome) in prepared.into_iter().zip(outcomes) {
+            let settled = match self
+                .settle_create(who, &settings, &draft, row, outcome, on_duplicate)
+                .await
+            {
+                Some(result) => result,
+                None => {
+                    self.create_parsed(who, &settings, draft, on_duplicate)
+                        .await
+                }
+            };
+            results[index] = Some(settled);
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| match result {
+                Some(Ok(Created::New(stored))) => {
+                    json!({"status": 201, "customer": stored.record()})
+                }
+                Some(Ok(Created::Merged(stored))) => {
+                    json!({"status": 200, "customer": stored.record()})
+                }
+                Some(Err(err)) => item_problem(err),
+                None => item_problem(retry_exhausted()),
+            })
+            .collect())
     }
+
+    /// Reads a create body: its scope (checked against the caller; cached per account
+    /// within one batch) and its fields in that scope's region.
+    async fn prepare_create(
+        &self,
+        who: &Principal,
+        body: Map<String, Value>,
+        scopes: &mut HashMap<Option<String>, ScopeSettings>,
+    ) -> ApiResult<(ScopeSettings, CustomerDraft)> {
+        let account = match body.get("account_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(_) => return Err(ApiError::invalid_field("account_id", "must be a string")),
+        };
+        let settings = match scopes.get(&account) {
+            Some(settings) => settings.clone(),
+            None => {
+                let settings = self
+                    .create_scope(who, account.clone().map(AccountId::from_string))
+                    .await?;
+                scopes.insert(account, settings.clone());
+                settings
+            }
+        };
+        let draft = parse_draft(body, settings.region)?;
+        Ok((settings, draft))
+    }
+}
+
+/// A new customer row: the customer at version 1, the creating product's id for it (the
+/// hub's id when it gave none), and its `customer.created` event.
+fn new_customer_row(
+    who: &Principal,
+    settings: &ScopeSettings,
+    draft: &CustomerDraft,
+) -> ApiResult<NewCustomer> {
+    let origin = origin_of(who);
+    if origin.is_none() && draft.vendor_id.is_some() {
+        return Err(ApiError::invalid_field(
+            "id",
+            "only a product key has its own id for a customer",
+        ));
+    }
+    let now = time::now();
+    let customer = Customer::new(
+        CustomerId::generate(),
+        settings.scope.clone(),
+        draft.fields.clone(),
+        draft.permission,
+        origin,
+        now,
+    );
+    let association = origin.map(|product| NewAssociation {
+        product_id: product.clone(),
+        customer_id: customer.customer_id.clone(),
+        scope: settings.scope.key(),
+        vendor_customer_id: draft
+            .vendor_id
+            .clone()
+            .unwrap_or_else(|| customer.customer_id.to_string()),
+        created: now,
+    });
+    Ok(NewCustomer {
+        identifiers: customer.identifiers(settings.policy),
+        event: event_for(&customer, CUSTOMER_CREATED, origin),
+        association,
+        customer,
+    })
 }
 
 fn item_problem(err: ApiError) -> Value {
