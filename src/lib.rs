@@ -54,11 +54,33 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let router = self.router();
+        let maintenance = tokio::spawn(maintain(self.hub.clone(), shutdown.clone()));
         axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;
+        shutdown.cancel();
+        let _ = maintenance.await;
         self.hub.store().close().await;
         Ok(())
+    }
+}
+
+/// Housekeeping until `shutdown`: forgets idempotency keys past their 24 hours.
+async fn maintain(hub: Arc<Hub>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {
+                let cutoff = domain::time::now()
+                    - chrono::Duration::hours(http::IDEMPOTENCY_RETENTION_HOURS);
+                match hub.store().idempotency_purge(cutoff).await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
+                }
+            }
+        }
     }
 }
 

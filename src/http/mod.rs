@@ -5,6 +5,7 @@ mod accounts;
 mod customers;
 pub mod extract;
 mod health;
+mod idempotency;
 mod keys;
 mod partners;
 mod products;
@@ -17,6 +18,8 @@ use axum::Router;
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+
+pub use idempotency::RETENTION_HOURS as IDEMPOTENCY_RETENTION_HOURS;
 
 /// Request bodies over this size are refused with `413`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -52,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .merge(customers::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::middleware,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

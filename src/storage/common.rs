@@ -20,7 +20,7 @@ macro_rules! sql_store {
             use $crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS, VIEWER_JOIN};
             use std::collections::HashSet;
             use $crate::storage::{
-                AccountPage, CustomerListQuery, NewAssociation, NewCustomer, NewEvent, SortKey, Store,
+                AccountPage, CustomerListQuery, IdempotencyState, NewAssociation, NewCustomer, NewEvent, SortKey, Store,
                 StoreResult, StoredCustomer, WriteOutcome,
             };
             use $crate::domain::customer::{Customer, CustomerScope, Identifier};
@@ -341,6 +341,98 @@ macro_rules! sql_store {
                         tx.rollback().await?;
                     }
                     Ok(outcome)
+                }
+
+                async fn idempotency_begin(
+                    &self,
+                    principal: &str,
+                    key: &str,
+                    request_hash: &str,
+                    now: Timestamp,
+                    expired_before: Timestamp,
+                    abandoned_before: Timestamp,
+                ) -> StoreResult<IdempotencyState> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    sqlx::query(
+                        "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2 \
+                         AND (created < $3 OR (status IS NULL AND created < $4))",
+                    )
+                    .bind(principal)
+                    .bind(key)
+                    .bind(DbTime(expired_before))
+                    .bind(DbTime(abandoned_before))
+                    .execute(&mut *tx)
+                    .await?;
+                    let claimed: Option<String> = sqlx::query_scalar(
+                        "INSERT INTO idempotency_keys (principal, idempotency_key, request_hash, created) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING request_hash",
+                    )
+                    .bind(principal)
+                    .bind(key)
+                    .bind(request_hash)
+                    .bind(DbTime(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let state = if claimed.is_some() {
+                        IdempotencyState::Started
+                    } else {
+                        let (request_hash, status, response): (String, Option<i32>, Option<Json<serde_json::Value>>) =
+                            sqlx::query_as(
+                                "SELECT request_hash, status, response FROM idempotency_keys \
+                                 WHERE principal = $1 AND idempotency_key = $2",
+                            )
+                            .bind(principal)
+                            .bind(key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        match (status, response) {
+                            (Some(status), Some(response)) => IdempotencyState::Completed {
+                                request_hash,
+                                status: status as u16,
+                                response: response.0,
+                            },
+                            _ => IdempotencyState::InProgress { request_hash },
+                        }
+                    };
+                    tx.commit().await?;
+                    Ok(state)
+                }
+
+                async fn idempotency_finish(
+                    &self,
+                    principal: &str,
+                    key: &str,
+                    status: u16,
+                    response: &serde_json::Value,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET status = $3, response = $4 \
+                         WHERE principal = $1 AND idempotency_key = $2",
+                    )
+                    .bind(principal)
+                    .bind(key)
+                    .bind(status as i32)
+                    .bind(Json(response))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn idempotency_release(&self, principal: &str, key: &str) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2")
+                        .bind(principal)
+                        .bind(key)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn idempotency_purge(&self, before: Timestamp) -> StoreResult<u64> {
+                    let done = sqlx::query("DELETE FROM idempotency_keys WHERE created < $1")
+                        .bind(DbTime(before))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
                 }
 
                 async fn list_customers(

@@ -124,6 +124,21 @@ pub enum WriteOutcome {
     Stale,
 }
 
+/// Where an idempotency key stands when a request presents it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IdempotencyState {
+    /// This request owns the key now and must finish or release it.
+    Started,
+    /// Another request with this key is still running.
+    InProgress { request_hash: String },
+    /// A first request finished with this response.
+    Completed {
+        request_hash: String,
+        status: u16,
+        response: serde_json::Value,
+    },
+}
+
 /// Sort orders of the customer list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
@@ -241,6 +256,32 @@ pub trait Store: Send + Sync + 'static {
     async fn discard_conflict_record(&self, id: &CustomerId) -> StoreResult<bool>;
     /// Sets a product's own id for a customer.
     async fn put_association(&self, association: &NewAssociation) -> StoreResult<WriteOutcome>;
+    /// Claims `(principal, key)` for a request, unless a live claim exists: rows created
+    /// before `expired_before` are forgotten, and claims never finished that were started
+    /// before `abandoned_before` (their server died) are taken over.
+    async fn idempotency_begin(
+        &self,
+        principal: &str,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+        abandoned_before: Timestamp,
+    ) -> StoreResult<IdempotencyState>;
+    /// Records the response of a claimed key.
+    async fn idempotency_finish(
+        &self,
+        principal: &str,
+        key: &str,
+        status: u16,
+        response: &serde_json::Value,
+    ) -> StoreResult<()>;
+    /// Releases a claimed key without a response (the request failed in a way worth
+    /// retrying).
+    async fn idempotency_release(&self, principal: &str, key: &str) -> StoreResult<()>;
+    /// Forgets keys created before `before`. Returns how many.
+    async fn idempotency_purge(&self, before: Timestamp) -> StoreResult<u64>;
+
     /// A page of live customers and the total number matching the filters.
     async fn list_customers(
         &self,

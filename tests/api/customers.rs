@@ -21,6 +21,7 @@ on_both_backends!(
     list_sorts_filters_and_searches,
     batch_creates_with_a_result_per_item,
     paging_is_complete_while_customers_are_inserted,
+    idempotency_keys_replay_the_first_response,
 );
 
 async fn create_maps_every_field_and_each_product_sees_its_own_id(backend: Backend) {
@@ -1108,4 +1109,81 @@ async fn paging_is_complete_while_customers_are_inserted(backend: Backend) {
             "sort {sort}: every customer that existed at the start is seen"
         );
     }
+}
+
+async fn idempotency_keys_replay_the_first_response(backend: Backend) {
+    let hub = Hub::new(backend).await;
+    let send = |key: &str, idem: &str, body: Value| {
+        hub.app
+            .client
+            .post(format!("{}/v1/customers", hub.app.base))
+            .bearer_auth(key.to_owned())
+            .header("idempotency-key", idem.to_owned())
+            .json(&body)
+            .send()
+    };
+    let body = json!({"account_id": hub.account, "first_name": "Ada", "email": "ada@example.com"});
+    let first = send(hub.key("a"), "k-1", body.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let location = first.headers()["location"].clone();
+    let first_body: Value = first.json().await.unwrap();
+    let again = send(hub.key("a"), "k-1", body.clone()).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["location"], location);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.json::<Value>().await.unwrap(),
+        first_body,
+        "the first response, unchanged"
+    );
+
+    let other_body = send(
+        hub.key("a"),
+        "k-1",
+        json!({"account_id": hub.account, "first_name": "Eve"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other_body.status(), 422);
+    assert_eq!(
+        other_body.json::<Value>().await.unwrap()["code"],
+        "idempotency_key_reused"
+    );
+
+    // A settled error is replayed too; another key is another request.
+    let dup = send(hub.key("a"), "k-2", body.clone()).await.unwrap();
+    assert_eq!(dup.status(), 409);
+    let dup_body: Value = dup.json().await.unwrap();
+    let dup_again = send(hub.key("a"), "k-2", body.clone()).await.unwrap();
+    assert_eq!(dup_again.status(), 409);
+    assert_eq!(
+        dup_again.json::<Value>().await.unwrap(),
+        dup_body,
+        "the same conflict record, not a second"
+    );
+
+    // Keys belong to the API key that sent them.
+    let fresh = json!({"account_id": hub.account, "first_name": "Bob"});
+    assert_eq!(
+        send(hub.key("b"), "k-1", fresh).await.unwrap().status(),
+        201
+    );
+
+    let bad = send(hub.key("a"), &"x".repeat(256), body.clone())
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        bad.json::<Value>().await.unwrap()["errors"][0]["field"],
+        "Idempotency-Key"
+    );
+
+    let list = hub
+        .app
+        .get(
+            &format!("/v1/customers?account_id={}", hub.account),
+            hub.key("a"),
+        )
+        .await;
+    assert_eq!(list.body["total_results"], 2, "Ada once, and Bob");
 }

@@ -70,6 +70,7 @@ on_both_backends!(
     activations_upsert_and_delete,
     keys_authenticate_until_revoked,
     unique_violations_are_conflicts,
+    idempotency_keys_expire_and_abandoned_claims_are_taken_over,
 );
 
 async fn migrations_are_idempotent_and_ready(backend: Backend) {
@@ -293,4 +294,67 @@ async fn unique_violations_are_conflicts(backend: Backend) {
     let other = key(Principal::Partner(p.partner_id.clone()));
     let err = store.insert_key(&other, "same-digest").await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn idempotency_keys_expire_and_abandoned_claims_are_taken_over(backend: Backend) {
+    use customer_list::storage::IdempotencyState;
+    let (_db, store) = store(backend).await;
+    let t0 = time::now();
+    let long_ago = t0 - Duration::hours(48);
+    let begin = |at: time::Timestamp, hash: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .idempotency_begin(
+                    "p",
+                    "k",
+                    hash,
+                    at,
+                    at - Duration::hours(24),
+                    at - Duration::seconds(60),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(begin(t0, "h1").await, IdempotencyState::Started);
+    assert_eq!(
+        begin(t0, "h1").await,
+        IdempotencyState::InProgress {
+            request_hash: "h1".into()
+        }
+    );
+    // Unfinished for over a minute: its server died; the key is taken over.
+    assert_eq!(
+        begin(t0 + Duration::seconds(61), "h2").await,
+        IdempotencyState::Started
+    );
+    let response = serde_json::json!({"body": "{}"});
+    store
+        .idempotency_finish("p", "k", 201, &response)
+        .await
+        .unwrap();
+    assert_eq!(
+        begin(t0 + Duration::seconds(62), "h2").await,
+        IdempotencyState::Completed {
+            request_hash: "h2".into(),
+            status: 201,
+            response: response.clone()
+        }
+    );
+    // After 24 hours the key is forgotten.
+    assert_eq!(
+        begin(t0 + Duration::hours(25), "h3").await,
+        IdempotencyState::Started
+    );
+    store.idempotency_release("p", "k").await.unwrap();
+    assert_eq!(begin(t0, "h4").await, IdempotencyState::Started);
+    assert_eq!(store.idempotency_purge(long_ago).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .idempotency_purge(t0 + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
 }
