@@ -29,7 +29,6 @@ macro_rules! sql_store {
             use sqlx::QueryBuilder;
 
             type Tx<'a> = sqlx::Transaction<'a, $db>;
-            type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
 
             #[async_trait::async_trait]
             impl Store for super::$store {
@@ -251,11 +250,7 @@ macro_rules! sql_store {
                 ) -> StoreResult<WriteOutcome> {
                     let values = CustomerValues::of(customer);
                     let mut tx = super::begin_write(&self.pool).await?;
-                    let done = bind_customer(sqlx::query(UPDATE_CUSTOMER), &values)
-                        .bind(expected_version)
-                        .execute(&mut *tx)
-                        .await?;
-                    if done.rows_affected() == 0 {
+                    if !rewrite_customer(&mut tx, &values, expected_version).await? {
                         tx.rollback().await?;
                         return Ok(WriteOutcome::Stale);
                     }
@@ -293,11 +288,7 @@ macro_rules! sql_store {
                 ) -> StoreResult<WriteOutcome> {
                     let values = CustomerValues::of(customer);
                     let mut tx = super::begin_write(&self.pool).await?;
-                    let done = bind_customer(sqlx::query(UPDATE_CUSTOMER), &values)
-                        .bind(expected_version)
-                        .execute(&mut *tx)
-                        .await?;
-                    if done.rows_affected() == 0 {
+                    if !rewrite_customer(&mut tx, &values, expected_version).await? {
                         tx.rollback().await?;
                         return Ok(WriteOutcome::Stale);
                     }
@@ -721,54 +712,73 @@ macro_rules! sql_store {
             const INSERT_EVENT_HEAD: &str = "INSERT INTO events (event_id, account_id, customer_id, \
                 type, version, origin_product_id, data, vendor_ids, created) ";
 
+            /// Every column of a customer row, in the order `push_customer_values` binds.
+            const CUSTOMER_WRITE_COLUMNS: &str = "customer_id, scope, account_id, owner_product_id, \
+                status, first_name, last_name, emails, phones, address, city, state, country, tags, \
+                permission_to_contact, origins, version, created, updated, deleted, merged_into, \
+                conflict, first_name_sort, last_name_sort, search";
+
+            fn push_customer_values<'args>(
+                mut b: sqlx::query_builder::Separated<'_, 'args, $db, &'static str>,
+                v: &'args CustomerValues,
+            ) {
+                b.push_bind(v.id.as_str())
+                    .push_bind(v.scope.as_str())
+                    .push_bind(v.account_id.as_deref())
+                    .push_bind(v.owner_product_id.as_deref())
+                    .push_bind(v.status)
+                    .push_bind(v.first_name.as_deref())
+                    .push_bind(v.last_name.as_deref())
+                    .push_bind(Json(&v.emails))
+                    .push_bind(Json(&v.phones))
+                    .push_bind(v.address.as_deref())
+                    .push_bind(v.city.as_deref())
+                    .push_bind(v.state.as_deref())
+                    .push_bind(v.country.as_deref())
+                    .push_bind(Json(&v.tags))
+                    .push_bind(v.permission)
+                    .push_bind(Json(&v.origins))
+                    .push_bind(v.version)
+                    .push_bind(v.created)
+                    .push_bind(v.updated)
+                    .push_bind(v.deleted)
+                    .push_bind(v.merged_into.as_deref())
+                    .push_bind(v.conflict.as_ref().map(Json))
+                    .push_bind(v.first_name_sort.as_str())
+                    .push_bind(v.last_name_sort.as_str())
+                    .push_bind(v.search.as_str());
+            }
+
+            /// Rewrites a customer row if its stored version is `expected_version`.
+            /// Returns whether it did.
+            async fn rewrite_customer(
+                tx: &mut Tx<'_>,
+                values: &CustomerValues,
+                expected_version: i64,
+            ) -> StoreResult<bool> {
+                let mut update =
+                    QueryBuilder::<$db>::new(format!("UPDATE customers SET ({CUSTOMER_WRITE_COLUMNS}) = ("));
+                push_customer_values(update.separated(", "), values);
+                update
+                    .push(") WHERE customer_id = ")
+                    .push_bind(values.id.as_str())
+                    .push(" AND version = ")
+                    .push_bind(expected_version);
+                let done = update.build().execute(&mut **tx).await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             /// Inserts customer rows with multi-row statements.
             async fn insert_customer_rows(tx: &mut Tx<'_>, values: &[CustomerValues]) -> StoreResult<()> {
                 for chunk in values.chunks(ROW_CHUNK) {
-                    let mut insert = QueryBuilder::<$db>::new(
-                        "INSERT INTO customers (customer_id, scope, account_id, owner_product_id, \
-                         status, first_name, last_name, emails, phones, address, city, state, \
-                         country, tags, permission_to_contact, origins, version, created, updated, \
-                         deleted, merged_into, conflict, first_name_sort, last_name_sort, search) ",
-                    );
-                    insert.push_values(chunk, |mut b, v| {
-                        b.push_bind(v.id.as_str())
-                            .push_bind(v.scope.as_str())
-                            .push_bind(v.account_id.as_deref())
-                            .push_bind(v.owner_product_id.as_deref())
-                            .push_bind(v.status)
-                            .push_bind(v.first_name.as_deref())
-                            .push_bind(v.last_name.as_deref())
-                            .push_bind(Json(&v.emails))
-                            .push_bind(Json(&v.phones))
-                            .push_bind(v.address.as_deref())
-                            .push_bind(v.city.as_deref())
-                            .push_bind(v.state.as_deref())
-                            .push_bind(v.country.as_deref())
-                            .push_bind(Json(&v.tags))
-                            .push_bind(v.permission)
-                            .push_bind(Json(&v.origins))
-                            .push_bind(v.version)
-                            .push_bind(v.created)
-                            .push_bind(v.updated)
-                            .push_bind(v.deleted)
-                            .push_bind(v.merged_into.as_deref())
-                            .push_bind(v.conflict.as_ref().map(Json))
-                            .push_bind(v.first_name_sort.as_str())
-                            .push_bind(v.last_name_sort.as_str())
-                            .push_bind(v.search.as_str());
-                    });
+                    let mut insert =
+                        QueryBuilder::<$db>::new(format!("INSERT INTO customers ({CUSTOMER_WRITE_COLUMNS}) "));
+                    insert.push_values(chunk, push_customer_values);
                     insert.build().execute(&mut **tx).await?;
                 }
                 Ok(())
             }
 
-            const UPDATE_CUSTOMER: &str = "UPDATE customers SET scope = $2, account_id = $3, \
-                owner_product_id = $4, status = $5, first_name = $6, last_name = $7, emails = $8, \
-                phones = $9, address = $10, city = $11, state = $12, country = $13, tags = $14, \
-                permission_to_contact = $15, origins = $16, version = $17, created = $18, \
-                updated = $19, deleted = $20, merged_into = $21, conflict = $22, \
-                first_name_sort = $23, last_name_sort = $24, search = $25 \
-                WHERE customer_id = $1 AND version = $26";
 
             /// A customer's column values, owned so queries can borrow them.
             struct CustomerValues {
@@ -836,34 +846,6 @@ macro_rules! sql_store {
                 }
             }
 
-            fn bind_customer<'q>(query: Query<'q>, v: &'q CustomerValues) -> Query<'q> {
-                query
-                    .bind(v.id.as_str())
-                    .bind(v.scope.as_str())
-                    .bind(v.account_id.as_deref())
-                    .bind(v.owner_product_id.as_deref())
-                    .bind(v.status)
-                    .bind(v.first_name.as_deref())
-                    .bind(v.last_name.as_deref())
-                    .bind(Json(&v.emails))
-                    .bind(Json(&v.phones))
-                    .bind(v.address.as_deref())
-                    .bind(v.city.as_deref())
-                    .bind(v.state.as_deref())
-                    .bind(v.country.as_deref())
-                    .bind(Json(&v.tags))
-                    .bind(v.permission)
-                    .bind(Json(&v.origins))
-                    .bind(v.version)
-                    .bind(v.created)
-                    .bind(v.updated)
-                    .bind(v.deleted)
-                    .bind(v.merged_into.as_deref())
-                    .bind(v.conflict.as_ref().map(Json))
-                    .bind(v.first_name_sort.as_str())
-                    .bind(v.last_name_sort.as_str())
-                    .bind(v.search.as_str())
-            }
 
             /// Claims identifiers for a customer. Of racing writers exactly one inserts
             /// each (scope, kind, value); the others learn who owns it.
