@@ -316,6 +316,23 @@ impl CustomerStatus {
     }
 }
 
+/// Whose values win when two records are merged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefer {
+    Existing,
+    Incoming,
+}
+
+impl Prefer {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "existing" => Ok(Self::Existing),
+            "incoming" => Ok(Self::Incoming),
+            _ => Err("must be existing or incoming".into()),
+        }
+    }
+}
+
 /// Which identifier a duplicate matched on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchedOn {
@@ -479,6 +496,57 @@ impl Customer {
         Some(next)
     }
 
+    /// This customer with a duplicate's data folded in, preferring this customer's
+    /// values (`Prefer::Existing`: empty fields filled) or the duplicate's
+    /// (`Prefer::Incoming`: its present values overwrite); emails, phones, tags and
+    /// origins are united either way. Consent is never withdrawn by a merge: granted when
+    /// either side granted it, at the earlier moment. `None` when nothing changes.
+    pub fn absorbing(
+        &self,
+        other: &Customer,
+        prefer: Prefer,
+        origin: Option<&ProductId>,
+        now: Timestamp,
+    ) -> Option<Self> {
+        let mut next = self.clone();
+        if prefer == Prefer::Incoming {
+            let mut incoming = other.fields.clone();
+            incoming.fold_in(&self.fields);
+            // Lists keep this customer's order, with the duplicate's new items after.
+            let mut lists = self.fields.clone();
+            lists.fold_in(&other.fields);
+            incoming.email = lists.email;
+            incoming.phone = lists.phone;
+            incoming.tags = lists.tags;
+            next.fields = incoming;
+        } else {
+            next.fields.fold_in(&other.fields);
+        }
+        next.permission_to_contact = match (self.permission_to_contact, other.permission_to_contact)
+        {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        extend_unique(&mut next.origins, &other.origins);
+        if next == *self {
+            return None;
+        }
+        next.touch(origin, now);
+        Some(next)
+    }
+
+    /// Drops the emails and phones in `taken` (identifiers another customer owns).
+    pub fn without_identifiers(&self, taken: &[Identifier]) -> Self {
+        let mut next = self.clone();
+        next.fields
+            .email
+            .retain(|e| !taken.contains(&Identifier::email(e.as_str())));
+        next.fields
+            .phone
+            .retain(|p| !taken.contains(&Identifier::phone(p.as_str())));
+        next
+    }
+
     /// The identifiers de-duplication indexes under `policy`.
     pub fn identifiers(&self, policy: super::tenants::DedupePolicy) -> Vec<Identifier> {
         use super::tenants::DedupePolicy;
@@ -511,6 +579,15 @@ pub struct Identifier {
 }
 
 impl Identifier {
+    /// The identifier a `matched_on` entry names, when it is an email or phone.
+    pub fn from_matched(matched: &MatchedOn) -> Option<Self> {
+        match matched.field.as_str() {
+            "email" => Some(Self::email(&matched.value)),
+            "phone" => Some(Self::phone(&matched.value)),
+            _ => None,
+        }
+    }
+
     pub fn email(value: &str) -> Self {
         Self {
             kind: "email",
@@ -598,6 +675,60 @@ mod tests {
         assert_eq!(consent(None, true, t1), Some(t1));
         assert_eq!(consent(Some(t1), true, t2), Some(t1));
         assert_eq!(consent(Some(t1), false, t2), None);
+    }
+
+    #[test]
+    fn merges_prefer_one_side_and_unite_lists() {
+        let t = now();
+        let account = CustomerScope::Account(AccountId::generate());
+        let existing = Customer::new(
+            CustomerId::generate(),
+            account.clone(),
+            CustomerFields {
+                first_name: PersonName::parse("Ada").unwrap(),
+                email: vec![Email::parse("ada@example.com").unwrap()],
+                ..Default::default()
+            },
+            false,
+            None,
+            t,
+        );
+        let incoming = Customer::new(
+            CustomerId::generate(),
+            account,
+            CustomerFields {
+                first_name: PersonName::parse("Augusta").unwrap(),
+                last_name: PersonName::parse("King").unwrap(),
+                email: vec![Email::parse("augusta@example.com").unwrap()],
+                ..Default::default()
+            },
+            true,
+            None,
+            t,
+        );
+        let kept = existing
+            .absorbing(&incoming, Prefer::Existing, None, now())
+            .unwrap();
+        assert_eq!(kept.fields.first_name.as_ref().unwrap().as_str(), "Ada");
+        assert_eq!(kept.fields.last_name.as_ref().unwrap().as_str(), "King");
+        assert_eq!(kept.fields.email.len(), 2);
+        assert_eq!(
+            kept.permission_to_contact,
+            Some(t),
+            "consent from either side"
+        );
+        assert_eq!(kept.version, 2);
+        let theirs = existing
+            .absorbing(&incoming, Prefer::Incoming, None, now())
+            .unwrap();
+        assert_eq!(
+            theirs.fields.first_name.as_ref().unwrap().as_str(),
+            "Augusta"
+        );
+        assert_eq!(theirs.fields.email[0].as_str(), "ada@example.com");
+        assert!(existing
+            .absorbing(&existing, Prefer::Existing, None, now())
+            .is_none());
     }
 
     #[test]

@@ -99,3 +99,16 @@ pub fn deleted_event_data(customer: &Customer, deleted: &Timestamp) -> Value {
         "deleted": rfc3339(deleted),
     })
 }
+
+/// The data of a `customer.merged` event: the survivor's fields, and the ids it absorbed.
+pub fn merged_event_data(
+    survivor: &Customer,
+    merged_ids: &[&str],
+    origin: Option<&ProductId>,
+) -> Value {
+    let mut data = event_data(survivor, origin);
+    if let Value::Object(map) = &mut data {
+        map.insert("merged_ids".into(), json!(merged_ids));
+    }
+    data
+}

@@ -1,10 +1,11 @@
 //! SPEC section 4: `/v1/customers`.
 
-use super::extract::{Caller, JsonObject, Params, PathParams};
+use super::extract::{Caller, Input, JsonObject, Params, PathParams};
 use super::AppState;
 use crate::domain::{AccountId, CustomerId};
 use crate::error::{ApiError, ApiResult};
 use crate::service::customers::input::{vendor_id, OnDuplicate};
+use crate::service::customers::resolve::CustomerMerge;
 use crate::service::customers::{Created, CustomerListParams, CustomerRef};
 use crate::storage::StoredCustomer;
 use axum::extract::State;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
             get(show).patch(update).delete(remove),
         )
         .route("/v1/customers/{customer_id}/vendor-id", put(set_vendor_id))
+        .route("/v1/customers/{customer_id}/merge", post(merge))
 }
 
 /// A record response with its version as a strong `ETag`, for `If-Match`.
@@ -189,4 +191,16 @@ async fn create_batch(
     let mode = on_duplicate(&params)?;
     let results = state.hub.create_batch(&who, body, mode).await?;
     Ok(Json(json!({ "results": results })))
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    PathParams(id): PathParams<String>,
+    params: Params,
+    Input(input): Input<CustomerMerge>,
+) -> ApiResult<Response> {
+    let target = target(id, &params)?;
+    let merged = state.hub.merge_customers(&who, &target, input).await?;
+    Ok(record_response(StatusCode::OK, &merged))
 }

@@ -85,6 +85,27 @@ impl<T: FromInput + Send> FromRequest<AppState> for Input<T> {
     }
 }
 
+/// Like `Input`, for bodies whose every field is optional: an empty body reads as `{}`.
+pub struct OptionalInput<T>(pub T);
+
+impl<T: FromInput + Send> FromRequest<AppState> for OptionalInput<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|len| len.as_bytes() == b"0")
+            || (req.headers().get(header::CONTENT_TYPE).is_none()
+                && req.headers().get(header::TRANSFER_ENCODING).is_none());
+        if empty {
+            return parse_object(Map::new()).map(OptionalInput);
+        }
+        let Input(value) = Input::<T>::from_request(req, state).await?;
+        Ok(OptionalInput(value))
+    }
+}
+
 /// Query parameters, last value wins. Values are validated by the handler, which names
 /// the parameter in any error.
 pub struct Params(pub HashMap<String, String>);

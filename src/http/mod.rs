@@ -2,6 +2,7 @@
 //! the cross-cutting layers (request ids, tracing, body limit, problem+json fallbacks).
 
 mod accounts;
+mod conflicts;
 mod customers;
 pub mod extract;
 mod health;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(products::router())
         .merge(keys::router())
         .merge(customers::router())
+        .merge(conflicts::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(

@@ -20,7 +20,7 @@ macro_rules! sql_store {
             use $crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS, VIEWER_JOIN};
             use std::collections::HashSet;
             use $crate::storage::{
-                AccountPage, CustomerListQuery, IdempotencyState, NewAssociation, NewCustomer, NewEvent, SortKey, Store,
+                AccountPage, CustomerListQuery, Decide, Decision, IdempotencyState, Modified, NewAssociation, NewCustomer, NewEvent, SortKey, Store,
                 StoreResult, StoredCustomer, WriteOutcome,
             };
             use $crate::domain::customer::{Customer, CustomerScope, Identifier};
@@ -51,153 +51,8 @@ macro_rules! sql_store {
                     if rows.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let values: Vec<CustomerValues> = rows.iter().map(|r| CustomerValues::of(&r.customer)).collect();
                     let mut tx = super::begin_write(&self.pool).await?;
-                    insert_customer_rows(&mut tx, &values).await?;
-
-                    // Claim identifiers; of racing writers (or of rows of this batch) exactly
-                    // one gets each, the rest learn they collided.
-                    let wanted: Vec<(usize, &Identifier)> = rows
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(i, r)| r.identifiers.iter().map(move |id| (i, id)))
-                        .collect();
-                    let mut claimed: HashSet<(String, String, String)> = HashSet::new();
-                    for chunk in wanted.chunks(IDENTIFIER_CHUNK) {
-                        let mut insert = QueryBuilder::<$db>::new(
-                            "INSERT INTO customer_identifiers (scope, kind, value, customer_id) ",
-                        );
-                        insert.push_values(chunk, |mut b, (i, id)| {
-                            b.push_bind(values[*i].scope.as_str())
-                                .push_bind(id.kind)
-                                .push_bind(id.value.as_str())
-                                .push_bind(values[*i].id.as_str());
-                        });
-                        insert.push(" ON CONFLICT DO NOTHING RETURNING customer_id, kind, value");
-                        let got: Vec<(String, String, String)> =
-                            insert.build_query_as().fetch_all(&mut *tx).await?;
-                        claimed.extend(got);
-                    }
-                    let mut failed = vec![false; rows.len()];
-                    let mut unclaimed: Vec<(usize, &Identifier)> = Vec::new();
-                    for (i, id) in &wanted {
-                        let key = (values[*i].id.clone(), id.kind.to_owned(), id.value.clone());
-                        if !claimed.contains(&key) {
-                            failed[*i] = true;
-                            unclaimed.push((*i, id));
-                        }
-                    }
-
-                    // Associate the creating product's id where the identifiers were free.
-                    let associations: Vec<(usize, &NewAssociation)> = rows
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| !failed[*i])
-                        .filter_map(|(i, r)| r.association.as_ref().map(|a| (i, a)))
-                        .collect();
-                    let mut associated: HashSet<String> = HashSet::new();
-                    for chunk in associations.chunks(ROW_CHUNK) {
-                        let mut insert = QueryBuilder::<$db>::new(
-                            "INSERT INTO associations (product_id, customer_id, scope, vendor_customer_id, created) ",
-                        );
-                        insert.push_values(chunk, |mut b, (_, a)| {
-                            b.push_bind(a.product_id.as_str())
-                                .push_bind(a.customer_id.as_str())
-                                .push_bind(a.scope.as_str())
-                                .push_bind(a.vendor_customer_id.as_str())
-                                .push_bind(DbTime(a.created));
-                        });
-                        insert.push(" ON CONFLICT DO NOTHING RETURNING customer_id");
-                        let got: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
-                        associated.extend(got);
-                    }
-                    let mut taken: Vec<(usize, &NewAssociation)> = Vec::new();
-                    for (i, a) in associations {
-                        if !associated.contains(a.customer_id.as_str()) {
-                            failed[i] = true;
-                            taken.push((i, a));
-                        }
-                    }
-
-                    // Undo the rows that collided, then see who owns what they wanted.
-                    let undone: Vec<&str> = (0..rows.len()).filter(|i| failed[*i]).map(|i| values[i].id.as_str()).collect();
-                    for chunk in undone.chunks(ROW_CHUNK) {
-                        for table in ["associations", "customer_identifiers", "customers"] {
-                            let mut delete = QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE customer_id IN ("));
-                            let mut list = delete.separated(", ");
-                            for id in chunk {
-                                list.push_bind(*id);
-                            }
-                            delete.push(")");
-                            delete.build().execute(&mut *tx).await?;
-                        }
-                    }
-                    let mut outcomes: Vec<WriteOutcome> = failed
-                        .iter()
-                        .map(|f| if *f { WriteOutcome::Stale } else { WriteOutcome::Done })
-                        .collect();
-                    for (i, id) in unclaimed {
-                        let owner: Option<String> = sqlx::query_scalar(
-                            "SELECT customer_id FROM customer_identifiers \
-                             WHERE scope = $1 AND kind = $2 AND value = $3",
-                        )
-                        .bind(values[i].scope.as_str())
-                        .bind(id.kind)
-                        .bind(id.value.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        if let Some(owner) = owner {
-                            let hit = (id.clone(), CustomerId::from_string(owner));
-                            match &mut outcomes[i] {
-                                WriteOutcome::Duplicate(list) => list.push(hit),
-                                other => *other = WriteOutcome::Duplicate(vec![hit]),
-                            }
-                        }
-                    }
-                    for (i, a) in taken {
-                        let owner: Option<String> = sqlx::query_scalar(
-                            "SELECT customer_id FROM associations \
-                             WHERE product_id = $1 AND scope = $2 AND vendor_customer_id = $3",
-                        )
-                        .bind(a.product_id.as_str())
-                        .bind(a.scope.as_str())
-                        .bind(a.vendor_customer_id.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        if let Some(owner) = owner {
-                            outcomes[i] = WriteOutcome::VendorIdTaken(CustomerId::from_string(owner));
-                        }
-                    }
-
-                    // Events of the rows that stand; a new customer's only vendor id is its
-                    // creator's.
-                    let events: Vec<(&NewEvent, serde_json::Value)> = rows
-                        .iter()
-                        .zip(&outcomes)
-                        .filter(|(_, o)| **o == WriteOutcome::Done)
-                        .filter_map(|(r, _)| {
-                            let vendor_ids = match &r.association {
-                                Some(a) => serde_json::json!({ a.product_id.as_str(): a.vendor_customer_id }),
-                                None => serde_json::json!({}),
-                            };
-                            r.event.as_ref().map(|e| (e, vendor_ids))
-                        })
-                        .collect();
-                    for chunk in events.chunks(ROW_CHUNK) {
-                        let mut insert = QueryBuilder::<$db>::new(INSERT_EVENT_HEAD);
-                        insert.push_values(chunk, |mut b, (e, vendor_ids)| {
-                            b.push_bind(e.event_id.as_str())
-                                .push_bind(e.account_id.as_str())
-                                .push_bind(e.customer_id.as_str())
-                                .push_bind(e.kind)
-                                .push_bind(e.version)
-                                .push_bind(e.origin.as_ref().map(ProductId::as_str))
-                                .push_bind(Json(&e.data))
-                                .push_bind(Json(vendor_ids))
-                                .push_bind(DbTime(e.created));
-                        });
-                        insert.build().execute(&mut *tx).await?;
-                    }
+                    let outcomes = insert_customers_in(&mut tx, rows).await?;
                     tx.commit().await?;
                     Ok(outcomes)
                 }
@@ -241,43 +96,124 @@ macro_rules! sql_store {
                     Ok(ids.into_iter().map(CustomerId::from_string).collect())
                 }
 
-                async fn update_customer(
+                async fn modify_customer(
                     &self,
-                    customer: &Customer,
-                    expected_version: i64,
-                    identifiers: &[Identifier],
-                    event: Option<&NewEvent>,
-                ) -> StoreResult<WriteOutcome> {
-                    let values = CustomerValues::of(customer);
+                    id: &CustomerId,
+                    viewer: Option<&ProductId>,
+                    decide: Decide,
+                ) -> StoreResult<Modified> {
                     let mut tx = super::begin_write(&self.pool).await?;
-                    if !rewrite_customer(&mut tx, &values, expected_version).await? {
+                    let sql = format!(
+                        "SELECT {CUSTOMER_COLUMNS} FROM customers c {VIEWER_JOIN} WHERE c.customer_id = $2{}",
+                        super::LOCK_CUSTOMER_ROW
+                    );
+                    let row: Option<CustomerRow> = sqlx::query_as(&sql)
+                        .bind(viewer.map(ProductId::as_str))
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(current) = row.map(StoredCustomer::try_from).transpose()? else {
+                        tx.rollback().await?;
+                        return Ok(Modified::Missing);
+                    };
+                    match decide(&current) {
+                        Decision::Keep => {
+                            tx.rollback().await?;
+                            Ok(Modified::Kept(current))
+                        }
+                        Decision::Refuse(err) => {
+                            tx.rollback().await?;
+                            Ok(Modified::Refused(err))
+                        }
+                        Decision::Write { customer, identifiers, event } => {
+                            let outcome =
+                                update_in(&mut tx, &customer, current.customer.version, &identifiers).await?;
+                            let outcome = finish(tx, outcome, event.as_ref()).await?;
+                            Ok(Modified::Written { before: current, after: customer, outcome })
+                        }
+                    }
+                }
+
+                async fn keep_conflict_record(
+                    &self,
+                    conflict: &CustomerId,
+                    row: &NewCustomer,
+                ) -> StoreResult<WriteOutcome> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    if !remove_conflict_record(&mut tx, conflict).await? {
                         tx.rollback().await?;
                         return Ok(WriteOutcome::Stale);
                     }
-                    // Release the identifiers the customer no longer has, claim new ones.
-                    let mut keep = QueryBuilder::<$db>::new(
-                        "DELETE FROM customer_identifiers WHERE customer_id = ",
-                    );
-                    keep.push_bind(customer.customer_id.as_str());
-                    for id in identifiers {
-                        keep.push(" AND NOT (kind = ")
-                            .push_bind(id.kind)
-                            .push(" AND value = ")
-                            .push_bind(id.value.as_str())
-                            .push(")");
-                    }
-                    keep.build().execute(&mut *tx).await?;
-                    let scope = customer.scope.key();
-                    let outcome = claim_identifiers(&mut tx, &scope, identifiers, &customer.customer_id).await?;
-                    if outcome != WriteOutcome::Done {
+                    let outcome = insert_customers_in(&mut tx, std::slice::from_ref(row))
+                        .await?
+                        .pop()
+                        .unwrap_or(WriteOutcome::Stale);
+                    finish(tx, outcome, None).await
+                }
+
+                async fn merge_conflict_record(
+                    &self,
+                    conflict: &CustomerId,
+                    survivor: &Customer,
+                    expected_version: i64,
+                    identifiers: &[Identifier],
+                    association: Option<&NewAssociation>,
+                    event: Option<&NewEvent>,
+                ) -> StoreResult<WriteOutcome> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    if !remove_conflict_record(&mut tx, conflict).await? {
                         tx.rollback().await?;
-                        return Ok(outcome);
+                        return Ok(WriteOutcome::Stale);
                     }
-                    if let Some(event) = event {
-                        insert_event(&mut tx, event).await?;
+                    let mut outcome = update_in(&mut tx, survivor, expected_version, identifiers).await?;
+                    if let (WriteOutcome::Done, Some(association)) = (&outcome, association) {
+                        outcome = match insert_association(&mut tx, association).await? {
+                            // The product already has its own id for the survivor: it wins.
+                            WriteOutcome::Stale => WriteOutcome::Done,
+                            other => other,
+                        };
                     }
-                    tx.commit().await?;
-                    Ok(WriteOutcome::Done)
+                    finish(tx, outcome, event).await
+                }
+
+                async fn merge_customers(
+                    &self,
+                    survivor: &Customer,
+                    survivor_version: i64,
+                    absorbed: &Customer,
+                    absorbed_version: i64,
+                    identifiers: &[Identifier],
+                    event: Option<&NewEvent>,
+                ) -> StoreResult<WriteOutcome> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    // The absorbed customer lets go of its identifiers first, so the
+                    // survivor can claim them.
+                    if !rewrite_customer(&mut tx, &CustomerValues::of(absorbed), absorbed_version).await? {
+                        tx.rollback().await?;
+                        return Ok(WriteOutcome::Stale);
+                    }
+                    sqlx::query("DELETE FROM customer_identifiers WHERE customer_id = $1")
+                        .bind(absorbed.customer_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    let outcome = update_in(&mut tx, survivor, survivor_version, identifiers).await?;
+                    if outcome == WriteOutcome::Done {
+                        // Every product's id follows the survivor, unless the product
+                        // already has one for it (the survivor's own wins).
+                        sqlx::query(
+                            "UPDATE associations SET customer_id = $1 WHERE customer_id = $2 \
+                             AND product_id NOT IN (SELECT product_id FROM associations WHERE customer_id = $1)",
+                        )
+                        .bind(survivor.customer_id.as_str())
+                        .bind(absorbed.customer_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query("DELETE FROM associations WHERE customer_id = $1")
+                            .bind(absorbed.customer_id.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    finish(tx, outcome, event).await
                 }
 
                 async fn delete_customer(
@@ -712,6 +648,206 @@ macro_rules! sql_store {
             const INSERT_EVENT_HEAD: &str = "INSERT INTO events (event_id, account_id, customer_id, \
                 type, version, origin_product_id, data, vendor_ids, created) ";
 
+            /// Rewrites a customer at `expected_version` and replaces its identifiers
+            /// within `tx`: releases those it no longer has, claims the new ones.
+            async fn update_in(
+                tx: &mut Tx<'_>,
+                customer: &Customer,
+                expected_version: i64,
+                identifiers: &[Identifier],
+            ) -> StoreResult<WriteOutcome> {
+                if !rewrite_customer(tx, &CustomerValues::of(customer), expected_version).await? {
+                    return Ok(WriteOutcome::Stale);
+                }
+                let mut keep = QueryBuilder::<$db>::new("DELETE FROM customer_identifiers WHERE customer_id = ");
+                keep.push_bind(customer.customer_id.as_str());
+                for id in identifiers {
+                    keep.push(" AND NOT (kind = ")
+                        .push_bind(id.kind)
+                        .push(" AND value = ")
+                        .push_bind(id.value.as_str())
+                        .push(")");
+                }
+                keep.build().execute(&mut **tx).await?;
+                let scope = customer.scope.key();
+                claim_identifiers(tx, &scope, identifiers, &customer.customer_id).await
+            }
+
+            /// Commits with the event when the write went through; rolls back otherwise.
+            async fn finish(tx: Tx<'_>, outcome: WriteOutcome, event: Option<&NewEvent>) -> StoreResult<WriteOutcome> {
+                let mut tx = tx;
+                if outcome != WriteOutcome::Done {
+                    tx.rollback().await?;
+                    return Ok(outcome);
+                }
+                if let Some(event) = event {
+                    insert_event(&mut tx, event).await?;
+                }
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            /// Deletes a pending conflict record; false when there is none (any more).
+            async fn remove_conflict_record(tx: &mut Tx<'_>, id: &CustomerId) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM customers WHERE customer_id = $1 AND status = 'conflict'")
+                    .bind(id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            /// Inserts new customers within `tx` (see `Store::insert_customers`).
+            async fn insert_customers_in(tx: &mut Tx<'_>, rows: &[NewCustomer]) -> StoreResult<Vec<WriteOutcome>> {
+                    let values: Vec<CustomerValues> = rows.iter().map(|r| CustomerValues::of(&r.customer)).collect();
+                    insert_customer_rows(tx, &values).await?;
+
+                    // Claim identifiers; of racing writers (or of rows of this batch) exactly
+                    // one gets each, the rest learn they collided.
+                    let wanted: Vec<(usize, &Identifier)> = rows
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, r)| r.identifiers.iter().map(move |id| (i, id)))
+                        .collect();
+                    let mut claimed: HashSet<(String, String, String)> = HashSet::new();
+                    for chunk in wanted.chunks(IDENTIFIER_CHUNK) {
+                        let mut insert = QueryBuilder::<$db>::new(
+                            "INSERT INTO customer_identifiers (scope, kind, value, customer_id) ",
+                        );
+                        insert.push_values(chunk, |mut b, (i, id)| {
+                            b.push_bind(values[*i].scope.as_str())
+                                .push_bind(id.kind)
+                                .push_bind(id.value.as_str())
+                                .push_bind(values[*i].id.as_str());
+                        });
+                        insert.push(" ON CONFLICT DO NOTHING RETURNING customer_id, kind, value");
+                        let got: Vec<(String, String, String)> =
+                            insert.build_query_as().fetch_all(&mut **tx).await?;
+                        claimed.extend(got);
+                    }
+                    let mut failed = vec![false; rows.len()];
+                    let mut unclaimed: Vec<(usize, &Identifier)> = Vec::new();
+                    for (i, id) in &wanted {
+                        let key = (values[*i].id.clone(), id.kind.to_owned(), id.value.clone());
+                        if !claimed.contains(&key) {
+                            failed[*i] = true;
+                            unclaimed.push((*i, id));
+                        }
+                    }
+
+                    // Associate the creating product's id where the identifiers were free.
+                    let associations: Vec<(usize, &NewAssociation)> = rows
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !failed[*i])
+                        .filter_map(|(i, r)| r.association.as_ref().map(|a| (i, a)))
+                        .collect();
+                    let mut associated: HashSet<String> = HashSet::new();
+                    for chunk in associations.chunks(ROW_CHUNK) {
+                        let mut insert = QueryBuilder::<$db>::new(
+                            "INSERT INTO associations (product_id, customer_id, scope, vendor_customer_id, created) ",
+                        );
+                        insert.push_values(chunk, |mut b, (_, a)| {
+                            b.push_bind(a.product_id.as_str())
+                                .push_bind(a.customer_id.as_str())
+                                .push_bind(a.scope.as_str())
+                                .push_bind(a.vendor_customer_id.as_str())
+                                .push_bind(DbTime(a.created));
+                        });
+                        insert.push(" ON CONFLICT DO NOTHING RETURNING customer_id");
+                        let got: Vec<String> = insert.build_query_scalar().fetch_all(&mut **tx).await?;
+                        associated.extend(got);
+                    }
+                    let mut taken: Vec<(usize, &NewAssociation)> = Vec::new();
+                    for (i, a) in associations {
+                        if !associated.contains(a.customer_id.as_str()) {
+                            failed[i] = true;
+                            taken.push((i, a));
+                        }
+                    }
+
+                    // Undo the rows that collided, then see who owns what they wanted.
+                    let undone: Vec<&str> = (0..rows.len()).filter(|i| failed[*i]).map(|i| values[i].id.as_str()).collect();
+                    for chunk in undone.chunks(ROW_CHUNK) {
+                        for table in ["associations", "customer_identifiers", "customers"] {
+                            let mut delete = QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE customer_id IN ("));
+                            let mut list = delete.separated(", ");
+                            for id in chunk {
+                                list.push_bind(*id);
+                            }
+                            delete.push(")");
+                            delete.build().execute(&mut **tx).await?;
+                        }
+                    }
+                    let mut outcomes: Vec<WriteOutcome> = failed
+                        .iter()
+                        .map(|f| if *f { WriteOutcome::Stale } else { WriteOutcome::Done })
+                        .collect();
+                    for (i, id) in unclaimed {
+                        let owner: Option<String> = sqlx::query_scalar(
+                            "SELECT customer_id FROM customer_identifiers \
+                             WHERE scope = $1 AND kind = $2 AND value = $3",
+                        )
+                        .bind(values[i].scope.as_str())
+                        .bind(id.kind)
+                        .bind(id.value.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        if let Some(owner) = owner {
+                            let hit = (id.clone(), CustomerId::from_string(owner));
+                            match &mut outcomes[i] {
+                                WriteOutcome::Duplicate(list) => list.push(hit),
+                                other => *other = WriteOutcome::Duplicate(vec![hit]),
+                            }
+                        }
+                    }
+                    for (i, a) in taken {
+                        let owner: Option<String> = sqlx::query_scalar(
+                            "SELECT customer_id FROM associations \
+                             WHERE product_id = $1 AND scope = $2 AND vendor_customer_id = $3",
+                        )
+                        .bind(a.product_id.as_str())
+                        .bind(a.scope.as_str())
+                        .bind(a.vendor_customer_id.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        if let Some(owner) = owner {
+                            outcomes[i] = WriteOutcome::VendorIdTaken(CustomerId::from_string(owner));
+                        }
+                    }
+
+                    // Events of the rows that stand; a new customer's only vendor id is its
+                    // creator's.
+                    let events: Vec<(&NewEvent, serde_json::Value)> = rows
+                        .iter()
+                        .zip(&outcomes)
+                        .filter(|(_, o)| **o == WriteOutcome::Done)
+                        .filter_map(|(r, _)| {
+                            let vendor_ids = match &r.association {
+                                Some(a) => serde_json::json!({ a.product_id.as_str(): a.vendor_customer_id }),
+                                None => serde_json::json!({}),
+                            };
+                            r.event.as_ref().map(|e| (e, vendor_ids))
+                        })
+                        .collect();
+                    for chunk in events.chunks(ROW_CHUNK) {
+                        let mut insert = QueryBuilder::<$db>::new(INSERT_EVENT_HEAD);
+                        insert.push_values(chunk, |mut b, (e, vendor_ids)| {
+                            b.push_bind(e.event_id.as_str())
+                                .push_bind(e.account_id.as_str())
+                                .push_bind(e.customer_id.as_str())
+                                .push_bind(e.kind)
+                                .push_bind(e.version)
+                                .push_bind(e.origin.as_ref().map(ProductId::as_str))
+                                .push_bind(Json(&e.data))
+                                .push_bind(Json(vendor_ids))
+                                .push_bind(DbTime(e.created));
+                        });
+                        insert.build().execute(&mut **tx).await?;
+                    }
+                    Ok(outcomes)
+            }
+
+
             /// Every column of a customer row, in the order `push_customer_values` binds.
             const CUSTOMER_WRITE_COLUMNS: &str = "customer_id, scope, account_id, owner_product_id, \
                 status, first_name, last_name, emails, phones, address, city, state, country, tags, \
@@ -930,6 +1066,8 @@ macro_rules! sql_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 Ok(match owner {
+                    // A concurrent request made the very same association: done.
+                    Some(owner) if owner == a.customer_id.as_str() => WriteOutcome::Done,
                     Some(owner) => WriteOutcome::VendorIdTaken(CustomerId::from_string(owner)),
                     None => WriteOutcome::Stale,
                 })
@@ -967,7 +1105,9 @@ macro_rules! sql_store {
             fn push_list_filters(sql: &mut QueryBuilder<'_, $db>, q: &CustomerListQuery) {
                 sql.push(" AND c.scope = ")
                     .push_bind(q.scope.clone())
-                    .push(" AND c.status = 'live'");
+                    // A literal, not a parameter: it must match the partial indexes'
+                    // predicates for the planner to use them.
+                    .push(format!(" AND c.status = '{}'", q.status.as_str()));
                 if let Some(pattern) = &q.search {
                     sql.push(" AND c.search LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
                 }

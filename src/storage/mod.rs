@@ -8,7 +8,7 @@ mod rows;
 mod sqlite;
 mod time;
 
-use crate::domain::customer::{Customer, Identifier};
+use crate::domain::customer::{Customer, CustomerStatus, Identifier};
 use crate::domain::tenancy::ApiKey;
 use crate::domain::tenants::{Account, Activation, Partner, Product};
 use crate::domain::time::Timestamp;
@@ -139,6 +139,40 @@ pub enum IdempotencyState {
     },
 }
 
+/// What a locked update does with the customer it read.
+// One short-lived value per request: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Decision {
+    /// Write this new state of the customer, with its identifiers and event.
+    Write {
+        customer: Customer,
+        identifiers: Vec<Identifier>,
+        event: Option<NewEvent>,
+    },
+    /// Change nothing.
+    Keep,
+    /// Change nothing, and fail the request with this error.
+    Refuse(crate::error::ApiError),
+}
+
+pub type Decide = Box<dyn FnOnce(&StoredCustomer) -> Decision + Send>;
+
+/// The result of `Store::modify_customer`.
+#[allow(clippy::large_enum_variant)]
+pub enum Modified {
+    /// No such customer.
+    Missing,
+    /// Nothing was written; the customer as read.
+    Kept(StoredCustomer),
+    Refused(crate::error::ApiError),
+    /// The new state `after` was written (`WriteOutcome::Done`) or collided.
+    Written {
+        before: StoredCustomer,
+        after: Customer,
+        outcome: WriteOutcome,
+    },
+}
+
 /// Sort orders of the customer list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
@@ -151,6 +185,8 @@ pub enum SortKey {
 #[derive(Clone, Debug)]
 pub struct CustomerListQuery {
     pub scope: String,
+    /// Live customers, or pending conflict records.
+    pub status: CustomerStatus,
     pub viewer: Option<ProductId>,
     pub sort: SortKey,
     pub descending: bool,
@@ -235,21 +271,55 @@ pub trait Store: Send + Sync + 'static {
         product: &ProductId,
         vendor_customer_id: &str,
     ) -> StoreResult<Vec<CustomerId>>;
-    /// Writes a changed customer if its stored version is `expected_version`, replacing
-    /// its identifiers, with its event.
-    async fn update_customer(
+    /// Changes a customer under a row lock: reads it (as `viewer` sees it) in a write
+    /// transaction that keeps concurrent writers of the same customer waiting, lets
+    /// `decide` choose, and writes what it chose with its identifiers and event. No lost
+    /// updates and no retries, however many writers race.
+    async fn modify_customer(
         &self,
-        customer: &Customer,
-        expected_version: i64,
-        identifiers: &[Identifier],
-        event: Option<&NewEvent>,
-    ) -> StoreResult<WriteOutcome>;
+        id: &CustomerId,
+        viewer: Option<&ProductId>,
+        decide: Decide,
+    ) -> StoreResult<Modified>;
     /// Tombstones a customer (already marked deleted in `customer`) if its stored version
     /// is `expected_version`: its identifiers and associations are released.
     async fn delete_customer(
         &self,
         customer: &Customer,
         expected_version: i64,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<WriteOutcome>;
+    /// Turns a pending conflict record into a live customer (`row`, with a new id), in
+    /// one transaction; `Stale` when the record is no longer pending.
+    async fn keep_conflict_record(
+        &self,
+        conflict: &CustomerId,
+        row: &NewCustomer,
+    ) -> StoreResult<WriteOutcome>;
+    /// Folds a pending conflict record into the customer it matched: removes the record,
+    /// rewrites the survivor at `expected_version` with its identifiers, gives the
+    /// record's product its id for the survivor unless it has one, and writes the event.
+    #[allow(clippy::too_many_arguments)]
+    async fn merge_conflict_record(
+        &self,
+        conflict: &CustomerId,
+        survivor: &Customer,
+        expected_version: i64,
+        identifiers: &[Identifier],
+        association: Option<&NewAssociation>,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<WriteOutcome>;
+    /// Merges two live customers in one transaction: the absorbed one (already marked
+    /// merged) releases its identifiers, the survivor claims `identifiers`, every
+    /// product's id moves to the survivor unless it has its own, and the event is written.
+    #[allow(clippy::too_many_arguments)]
+    async fn merge_customers(
+        &self,
+        survivor: &Customer,
+        survivor_version: i64,
+        absorbed: &Customer,
+        absorbed_version: i64,
+        identifiers: &[Identifier],
         event: Option<&NewEvent>,
     ) -> StoreResult<WriteOutcome>;
     /// Removes a conflict record for good. Returns whether one was removed.

@@ -47,3 +47,6 @@ fn push_json_array_contains(
     sql.push(format!(" AND {column} @> "))
         .push_bind(sqlx::types::Json(serde_json::json!([value])));
 }
+
+/// Locks the customer row read for a change (writers of one customer queue).
+const LOCK_CUSTOMER_ROW: &str = " FOR UPDATE OF c";

@@ -57,3 +57,6 @@ fn push_json_array_contains(
     .push_bind(value.to_owned())
     .push(")");
 }
+
+/// SQLite needs no row lock: `BEGIN IMMEDIATE` already holds the database's write lock.
+const LOCK_CUSTOMER_ROW: &str = "";

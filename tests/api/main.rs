@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod customers;
+mod duplicates;
 mod foundation;
 mod storage;
 mod tenancy;

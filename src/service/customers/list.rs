@@ -4,7 +4,7 @@
 use super::super::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
 use super::Hub;
 use crate::domain::cursor::KeyCursor;
-use crate::domain::customer::CustomerScope;
+use crate::domain::customer::{CustomerScope, CustomerStatus};
 use crate::domain::tenancy::{Principal, ANY_KEY};
 use crate::domain::time::{to_fixed_text, Timestamp};
 use crate::domain::{AccountId, CustomerId, ProductId};
@@ -90,6 +90,25 @@ impl Hub {
         who: &Principal,
         params: CustomerListParams,
     ) -> ApiResult<CustomerPage> {
+        self.list_records(who, params, CustomerStatus::Live).await
+    }
+
+    /// `GET /v1/conflicts`: pending conflict records, paged like the customer list.
+    pub async fn list_conflicts(
+        &self,
+        who: &Principal,
+        params: CustomerListParams,
+    ) -> ApiResult<CustomerPage> {
+        self.list_records(who, params, CustomerStatus::Conflict)
+            .await
+    }
+
+    async fn list_records(
+        &self,
+        who: &Principal,
+        params: CustomerListParams,
+        status: CustomerStatus,
+    ) -> ApiResult<CustomerPage> {
         who.require(ANY_KEY)?;
         let mut errors = Vec::new();
         let mut check = |name: &str, result: Result<(), String>| {
@@ -163,6 +182,7 @@ impl Hub {
         };
         let query = CustomerListQuery {
             scope: scope.key(),
+            status,
             viewer,
             sort: sort.0,
             descending: sort.1,

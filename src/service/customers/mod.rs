@@ -3,6 +3,7 @@
 
 pub mod input;
 mod list;
+pub mod resolve;
 
 pub use list::{CustomerListParams, CustomerPage};
 
@@ -19,12 +20,25 @@ use crate::domain::wire::{self, CUSTOMER_CREATED, CUSTOMER_DELETED, CUSTOMER_UPD
 use crate::domain::{time, AccountId, CustomerId, EventId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{any_text, text, Fields};
-use crate::storage::{NewAssociation, NewCustomer, NewEvent, StoredCustomer, WriteOutcome};
+use crate::storage::{
+    Decide, Decision, Modified, NewAssociation, NewCustomer, NewEvent, StoredCustomer, WriteOutcome,
+};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 /// How many times a write is retried when a concurrent write got there first.
-const WRITE_ATTEMPTS: usize = 5;
+const WRITE_ATTEMPTS: usize = 20;
+
+/// Waits before retry `attempt` (0-based): a random pause of up to 2^attempt ms, capped
+/// at 50 ms, so writers racing for one customer spread out instead of colliding again.
+async fn backoff(attempt: usize) {
+    if attempt == 0 {
+        return;
+    }
+    let cap = (1u64 << attempt.min(6)).min(50);
+    let pause = rand::random::<u64>() % (cap + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+}
 
 /// Bulk requests take at most this many items.
 pub const MAX_BULK_ITEMS: usize = 500;
@@ -99,7 +113,7 @@ fn duplicate(existing: &CustomerId, matched: Vec<MatchedOn>) -> ApiError {
     .with("matched_on", matched)
 }
 
-fn vendor_id_taken(existing: &CustomerId, vendor_id: &str) -> ApiError {
+pub(super) fn vendor_id_taken(existing: &CustomerId, vendor_id: &str) -> ApiError {
     duplicate(
         existing,
         vec![MatchedOn {
@@ -245,7 +259,19 @@ impl Hub {
             return Err(ApiError::not_found("customer"));
         }
         match stored.customer.status {
-            CustomerStatus::Live | CustomerStatus::Conflict => Ok(stored),
+            CustomerStatus::Live => Ok(stored),
+            // The product that made a conflict record sees its own id on it.
+            CustomerStatus::Conflict => {
+                let mut stored = stored;
+                if viewer.is_some() && stored.customer.origins.first() == viewer {
+                    stored.vendor_customer_id = stored
+                        .customer
+                        .conflict
+                        .as_ref()
+                        .and_then(|c| c.vendor_customer_id.clone());
+                }
+                Ok(stored)
+            }
             CustomerStatus::Deleted => Err(ApiError::not_found("customer")),
             CustomerStatus::Merged => {
                 Err(ApiError::not_found("customer")
@@ -296,7 +322,8 @@ impl Hub {
         draft: CustomerDraft,
         on_duplicate: OnDuplicate,
     ) -> ApiResult<Created> {
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
+            backoff(attempt).await;
             let row = new_customer_row(who, settings, &draft)?;
             let outcome = self
                 .store
@@ -387,46 +414,38 @@ impl Hub {
         existing: &CustomerId,
         draft: &CustomerDraft,
     ) -> ApiResult<StoredCustomer> {
-        let origin = origin_of(who);
-        for _ in 0..WRITE_ATTEMPTS {
-            let Some(current) = self.store.get_customer(existing, origin).await? else {
-                return Err(retry_exhausted());
-            };
-            let mut result = current.clone();
-            if let Some(next) =
-                current
-                    .customer
-                    .merged_with(&draft.fields, draft.permission, origin, time::now())
-            {
-                let event = event_for(&next, CUSTOMER_UPDATED, origin);
-                let ids = next.identifiers(settings.policy);
-                match self
-                    .store
-                    .update_customer(&next, current.customer.version, &ids, event.as_ref())
-                    .await?
-                {
-                    WriteOutcome::Done => result.customer = next,
-                    WriteOutcome::Stale => continue,
-                    WriteOutcome::Duplicate(matches) => {
-                        return Err(duplicate(&matches[0].1, matched_on(&matches)))
-                    }
-                    WriteOutcome::VendorIdTaken(other) => {
-                        return Err(duplicate(&other, Vec::new()))
-                    }
-                }
+        let origin = origin_of(who).cloned();
+        let (fields, permission, policy) =
+            (draft.fields.clone(), draft.permission, settings.policy);
+        let decide = move |current: &StoredCustomer| {
+            let customer = &current.customer;
+            if customer.status != CustomerStatus::Live {
+                return Decision::Refuse(retry_exhausted());
             }
-            if let Some(product) = origin {
-                let vendor = draft
-                    .vendor_id
-                    .clone()
-                    .or(current.vendor_customer_id.clone())
-                    .unwrap_or_else(|| existing.to_string());
+            match customer.merged_with(&fields, permission, origin.as_ref(), time::now()) {
+                None => Decision::Keep,
+                Some(next) => Decision::Write {
+                    identifiers: next.identifiers(policy),
+                    event: event_for(&next, CUSTOMER_UPDATED, origin.as_ref()),
+                    customer: next,
+                },
+            }
+        };
+        let mut result = self
+            .modify(existing, origin_of(who), Box::new(decide))
+            .await?;
+        if let Some(product) = origin_of(who) {
+            let vendor = draft
+                .vendor_id
+                .clone()
+                .or(result.vendor_customer_id.clone())
+                .unwrap_or_else(|| existing.to_string());
+            if result.vendor_customer_id.as_deref() != Some(vendor.as_str()) {
                 result.vendor_customer_id =
                     Some(self.associate(product, &result.customer, &vendor).await?);
             }
-            return Ok(result);
         }
-        Err(retry_exhausted())
+        Ok(result)
     }
 
     /// Sets `product`'s own id for a customer; returns it.
@@ -460,55 +479,65 @@ impl Hub {
         body: Map<String, Value>,
         if_match: Option<i64>,
     ) -> ApiResult<StoredCustomer> {
-        let origin = origin_of(who);
-        let mut parsed = None;
-        for _ in 0..WRITE_ATTEMPTS {
-            let current = self.live_customer(who, target).await?;
-            if let Some(expected) = if_match {
-                if expected != current.customer.version {
-                    return Err(precondition_failed(current.customer.version));
-                }
+        let origin = origin_of(who).cloned();
+        let found = self.live_customer(who, target).await?;
+        let settings = self.scope_settings(&found.customer.scope).await?;
+        let account = found.customer.scope.account().map(|a| a.to_string());
+        let patch = parse_patch(body, settings.region, account.as_deref())?;
+        let decide = move |current: &StoredCustomer| {
+            let customer = &current.customer;
+            if customer.status != CustomerStatus::Live {
+                return Decision::Refuse(ApiError::not_found("customer"));
             }
-            let settings = self.scope_settings(&current.customer.scope).await?;
-            if parsed.is_none() {
-                let account = current.customer.scope.account().map(|a| a.to_string());
-                parsed = Some(parse_patch(
-                    body.clone(),
-                    settings.region,
-                    account.as_deref(),
-                )?);
+            if if_match.is_some_and(|expected| expected != customer.version) {
+                return Decision::Refuse(precondition_failed(customer.version));
             }
-            let Some(patch) = &parsed else { continue };
-            let Some(next) = current.customer.patched(patch, origin, time::now()) else {
-                return Ok(current);
+            let Some(next) = customer.patched(&patch, origin.as_ref(), time::now()) else {
+                return Decision::Keep;
             };
             if !next.fields.identifies_someone() {
-                return Err(identity_required());
+                return Decision::Refuse(identity_required());
             }
-            let event = event_for(&next, CUSTOMER_UPDATED, origin);
-            let ids = next.identifiers(settings.policy);
-            match self
-                .store
-                .update_customer(&next, current.customer.version, &ids, event.as_ref())
-                .await?
-            {
-                WriteOutcome::Done => {
-                    return Ok(StoredCustomer {
-                        customer: next,
-                        vendor_customer_id: current.vendor_customer_id,
-                    })
-                }
+            Decision::Write {
+                identifiers: next.identifiers(settings.policy),
+                event: event_for(&next, CUSTOMER_UPDATED, origin.as_ref()),
+                customer: next,
+            }
+        };
+        self.modify(
+            &found.customer.customer_id,
+            origin_of(who),
+            Box::new(decide),
+        )
+        .await
+    }
+
+    /// Runs a change of one customer under its row lock (see `Store::modify_customer`).
+    async fn modify(
+        &self,
+        id: &CustomerId,
+        viewer: Option<&ProductId>,
+        decide: Decide,
+    ) -> ApiResult<StoredCustomer> {
+        match self.store.modify_customer(id, viewer, decide).await? {
+            Modified::Missing => Err(ApiError::not_found("customer")),
+            Modified::Kept(current) => Ok(current),
+            Modified::Refused(err) => Err(err),
+            Modified::Written {
+                before,
+                after,
+                outcome,
+            } => match outcome {
+                WriteOutcome::Done => Ok(StoredCustomer {
+                    customer: after,
+                    vendor_customer_id: before.vendor_customer_id,
+                }),
                 WriteOutcome::Duplicate(matches) => {
-                    return Err(duplicate(&matches[0].1, matched_on(&matches)))
+                    Err(duplicate(&matches[0].1, matched_on(&matches)))
                 }
-                WriteOutcome::Stale if if_match.is_some() => {
-                    let now_at = self.live_customer(who, target).await?.customer.version;
-                    return Err(precondition_failed(now_at));
-                }
-                WriteOutcome::Stale | WriteOutcome::VendorIdTaken(_) => continue,
-            }
+                WriteOutcome::VendorIdTaken(_) | WriteOutcome::Stale => Err(retry_exhausted()),
+            },
         }
-        Err(retry_exhausted())
     }
 
     /// `DELETE /v1/customers/{id}`: tombstones a customer (emitting `customer.deleted`),
@@ -520,7 +549,8 @@ impl Hub {
         if_match: Option<i64>,
     ) -> ApiResult<()> {
         let origin = origin_of(who);
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
+            backoff(attempt).await;
             let current = self.reachable_customer(who, target).await?.customer;
             if current.status == CustomerStatus::Conflict {
                 return if self

@@ -1,0 +1,326 @@
+//! Resolving duplicates (SPEC section 5): conflict records merged into the customer they
+//! matched, kept as customers of their own, or discarded; and two live customers merged.
+//! Each resolution writes its event in the same transaction as its change.
+
+use super::{
+    backoff, duplicate, event_for, matched_on, origin_of, retry_exhausted, CustomerRef, Hub,
+    WRITE_ATTEMPTS,
+};
+use crate::domain::customer::{Customer, CustomerStatus, Identifier, Prefer};
+use crate::domain::tenancy::Principal;
+use crate::domain::wire::{self, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_UPDATED};
+use crate::domain::{time, CustomerId, EventId};
+use crate::error::{ApiError, ApiResult};
+use crate::input::{any_text, text, Fields, FromInput};
+use crate::storage::{NewAssociation, NewCustomer, NewEvent, StoredCustomer, WriteOutcome};
+
+/// `POST /v1/conflicts/{id}/merge` body.
+pub struct ConflictMerge {
+    pub prefer: Prefer,
+    pub dry_run: bool,
+}
+
+impl FromInput for ConflictMerge {
+    fn from_input(f: &mut Fields) -> Option<Self> {
+        let prefer = f.optional("prefer", text(Prefer::parse));
+        let dry_run = f.optional("dry_run", |v| {
+            v.as_bool().ok_or("must be true or false".to_owned())
+        });
+        Some(Self {
+            prefer: prefer.unwrap_or(Prefer::Existing),
+            dry_run: dry_run.unwrap_or(false),
+        })
+    }
+}
+
+/// `POST /v1/customers/{id}/merge` body.
+pub struct CustomerMerge {
+    pub from: CustomerId,
+}
+
+impl FromInput for CustomerMerge {
+    fn from_input(f: &mut Fields) -> Option<Self> {
+        let from = f.required("from", any_text);
+        Some(Self {
+            from: CustomerId::from_string(from?),
+        })
+    }
+}
+
+fn conflict_gone() -> ApiError {
+    ApiError::not_found("conflict")
+}
+
+/// The association a resolution gives the product that created a conflict record (its
+/// first origin): its own id from the record, else (as at create) the hub's id of the
+/// customer it ends up as.
+fn creator_association(record: &Customer, customer: &Customer) -> Option<NewAssociation> {
+    let product = record.origins.first()?;
+    let vendor_customer_id = record
+        .conflict
+        .as_ref()
+        .and_then(|c| c.vendor_customer_id.clone())
+        .unwrap_or_else(|| customer.customer_id.to_string());
+    Some(NewAssociation {
+        product_id: product.clone(),
+        customer_id: customer.customer_id.clone(),
+        scope: customer.scope.key(),
+        vendor_customer_id,
+        created: time::now(),
+    })
+}
+
+impl Hub {
+    /// A pending conflict record `who` may resolve.
+    async fn pending_conflict(&self, who: &Principal, id: &CustomerId) -> ApiResult<Customer> {
+        let stored = self
+            .reachable_customer(who, &CustomerRef::Id(id.clone()))
+            .await
+            .map_err(|_| conflict_gone())?;
+        if stored.customer.status != CustomerStatus::Conflict {
+            return Err(conflict_gone());
+        }
+        Ok(stored.customer)
+    }
+
+    /// Merges a conflict record into the customer it matched; with `dry_run`, only
+    /// shows the result.
+    pub async fn merge_conflict(
+        &self,
+        who: &Principal,
+        id: &CustomerId,
+        input: ConflictMerge,
+    ) -> ApiResult<StoredCustomer> {
+        let origin = origin_of(who);
+        for attempt in 0..WRITE_ATTEMPTS {
+            backoff(attempt).await;
+            let record = self.pending_conflict(who, id).await?;
+            let Some(info) = &record.conflict else {
+                return Err(conflict_gone());
+            };
+            let survivor = self
+                .store
+                .get_customer(&info.conflicting_customer_id, origin)
+                .await?
+                .filter(|s| s.customer.status == CustomerStatus::Live)
+                .ok_or_else(|| {
+                    ApiError::conflict(
+                        "conflict_target_gone",
+                        "the customer this record matched no longer exists; keep or discard it",
+                    )
+                })?;
+            let current = &survivor.customer;
+            let next = current
+                .absorbing(&record, input.prefer, origin, time::now())
+                .unwrap_or_else(|| current.clone());
+            if input.dry_run {
+                return Ok(StoredCustomer {
+                    customer: next,
+                    vendor_customer_id: survivor.vendor_customer_id,
+                });
+            }
+            let settings = self.scope_settings(&current.scope).await?;
+            let changed = next.version != current.version;
+            let event = changed
+                .then(|| event_for(&next, CUSTOMER_UPDATED, origin))
+                .flatten();
+            let association = creator_association(&record, &next);
+            let outcome = self
+                .store
+                .merge_conflict_record(
+                    id,
+                    &next,
+                    current.version,
+                    &next.identifiers(settings.policy),
+                    association.as_ref(),
+                    event.as_ref(),
+                )
+                .await?;
+            match outcome {
+                WriteOutcome::Done => {
+                    return Ok(StoredCustomer {
+                        customer: next,
+                        vendor_customer_id: survivor.vendor_customer_id,
+                    })
+                }
+                WriteOutcome::Duplicate(matches) => {
+                    return Err(duplicate(&matches[0].1, matched_on(&matches)))
+                }
+                WriteOutcome::VendorIdTaken(other) => {
+                    let id = association
+                        .map(|a| a.vendor_customer_id)
+                        .unwrap_or_default();
+                    return Err(super::vendor_id_taken(&other, &id));
+                }
+                // The survivor changed, or the record was resolved meanwhile.
+                WriteOutcome::Stale => continue,
+            }
+        }
+        Err(retry_exhausted())
+    }
+
+    /// Keeps a conflict record as a customer of its own, without the emails and phones
+    /// that belong to other customers.
+    pub async fn keep_conflict(
+        &self,
+        who: &Principal,
+        id: &CustomerId,
+    ) -> ApiResult<StoredCustomer> {
+        let origin = origin_of(who);
+        let record = self.pending_conflict(who, id).await?;
+        let settings = self.scope_settings(&record.scope).await?;
+        let mut taken: Vec<Identifier> = record
+            .conflict
+            .iter()
+            .flat_map(|c| c.matched_on.iter().filter_map(Identifier::from_matched))
+            .collect();
+        for attempt in 0..WRITE_ATTEMPTS {
+            backoff(attempt).await;
+            let now = time::now();
+            let mut customer = record.without_identifiers(&taken);
+            customer.customer_id = CustomerId::generate();
+            customer.status = CustomerStatus::Live;
+            customer.conflict = None;
+            customer.version = 1;
+            customer.created = now;
+            customer.updated = now;
+            if !customer.fields.identifies_someone() {
+                return Err(ApiError::conflict(
+                    "conflict_not_keepable",
+                    "without the identifiers it shares, nothing would identify this record; merge or discard it",
+                ));
+            }
+            let association = creator_association(&record, &customer);
+            let row = NewCustomer {
+                identifiers: customer.identifiers(settings.policy),
+                event: event_for(&customer, CUSTOMER_CREATED, origin),
+                association: association.clone(),
+                customer: customer.clone(),
+            };
+            match self.store.keep_conflict_record(id, &row).await? {
+                WriteOutcome::Done => {
+                    let vendor_customer_id = match (origin, &association) {
+                        (Some(me), Some(a)) if *me == a.product_id => {
+                            Some(a.vendor_customer_id.clone())
+                        }
+                        _ => None,
+                    };
+                    return Ok(StoredCustomer {
+                        customer,
+                        vendor_customer_id,
+                    });
+                }
+                // Identifiers taken since the record was made stay with their owners too.
+                WriteOutcome::Duplicate(matches) => {
+                    taken.extend(matches.into_iter().map(|(identifier, _)| identifier))
+                }
+                WriteOutcome::VendorIdTaken(other) => {
+                    let id = association
+                        .map(|a| a.vendor_customer_id)
+                        .unwrap_or_default();
+                    return Err(super::vendor_id_taken(&other, &id));
+                }
+                WriteOutcome::Stale => return Err(conflict_gone()),
+            }
+        }
+        Err(retry_exhausted())
+    }
+
+    /// Discards a conflict record; nothing is emitted.
+    pub async fn discard_conflict(&self, who: &Principal, id: &CustomerId) -> ApiResult<()> {
+        self.pending_conflict(who, id).await?;
+        if self.store.discard_conflict_record(id).await? {
+            Ok(())
+        } else {
+            Err(conflict_gone())
+        }
+    }
+
+    /// Merges the live customer `from` into the live customer `target` (the survivor):
+    /// the survivor's values win, empty fields are filled, lists united, every product's
+    /// id follows unless the survivor has its own; `from` then answers `404` with
+    /// `merged_into`. Emits `customer.merged`.
+    pub async fn merge_customers(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+        input: CustomerMerge,
+    ) -> ApiResult<StoredCustomer> {
+        let origin = origin_of(who);
+        for attempt in 0..WRITE_ATTEMPTS {
+            backoff(attempt).await;
+            let survivor = self.live_customer(who, target).await?;
+            let absorbed = self
+                .live_customer(who, &CustomerRef::Id(input.from.clone()))
+                .await
+                .map_err(|err| match err.code {
+                    "not_found" => {
+                        ApiError::invalid_field("from", "is not a live customer you can reach")
+                    }
+                    _ => err,
+                })?
+                .customer;
+            let current = &survivor.customer;
+            if absorbed.customer_id == current.customer_id {
+                return Err(ApiError::invalid_field(
+                    "from",
+                    "cannot merge a customer into itself",
+                ));
+            }
+            if absorbed.scope != current.scope {
+                return Err(ApiError::invalid_field(
+                    "from",
+                    "must belong to the same account",
+                ));
+            }
+            let now = time::now();
+            let mut next = current
+                .absorbing(&absorbed, Prefer::Existing, origin, now)
+                .unwrap_or_else(|| current.clone());
+            if next.version == current.version {
+                // Absorbing a customer is a change even when no field moves.
+                next.touch(origin, now);
+            }
+            let mut gone = absorbed.clone();
+            gone.status = CustomerStatus::Merged;
+            gone.merged_into = Some(current.customer_id.clone());
+            gone.touch(origin, now);
+            let settings = self.scope_settings(&current.scope).await?;
+            let event = next.scope.account().map(|account| NewEvent {
+                event_id: EventId::generate(),
+                account_id: account.clone(),
+                customer_id: next.customer_id.clone(),
+                kind: CUSTOMER_MERGED,
+                version: next.version,
+                origin: origin.cloned(),
+                data: wire::merged_event_data(&next, &[absorbed.customer_id.as_str()], origin),
+                created: now,
+            });
+            let outcome = self
+                .store
+                .merge_customers(
+                    &next,
+                    current.version,
+                    &gone,
+                    absorbed.version,
+                    &next.identifiers(settings.policy),
+                    event.as_ref(),
+                )
+                .await?;
+            match outcome {
+                WriteOutcome::Done => {
+                    let viewed = self.store.get_customer(&next.customer_id, origin).await?;
+                    return Ok(viewed.unwrap_or(StoredCustomer {
+                        customer: next,
+                        vendor_customer_id: survivor.vendor_customer_id,
+                    }));
+                }
+                WriteOutcome::Duplicate(matches) => {
+                    return Err(duplicate(&matches[0].1, matched_on(&matches)))
+                }
+                WriteOutcome::Stale | WriteOutcome::VendorIdTaken(_) => continue,
+            }
+        }
+        Err(retry_exhausted())
+    }
+}
