@@ -20,7 +20,8 @@ macro_rules! sql_store {
             use $crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS, VIEWER_JOIN};
             use std::collections::HashSet;
             use $crate::storage::{
-                AccountPage, CustomerListQuery, Decide, Decision, IdempotencyState, Modified, NewAssociation, NewCustomer, NewEvent, SortKey, Store,
+                AccountPage, AttemptRecord, AttemptResult, AttemptView, ClaimedDelivery, CustomerListQuery,
+                Decide, Decision, DeliveryQuery, DeliveryView, FeedEvent, IdempotencyState, Modified, NewAssociation, NewCustomer, NewEvent, SortKey, Store,
                 StoreResult, StoredCustomer, WriteOutcome,
             };
             use $crate::domain::customer::{Customer, CustomerScope, Identifier};
@@ -54,6 +55,9 @@ macro_rules! sql_store {
                     let mut tx = super::begin_write(&self.pool).await?;
                     let outcomes = insert_customers_in(&mut tx, rows).await?;
                     tx.commit().await?;
+                    if rows.iter().any(|r| r.event.is_some()) {
+                        self.wakeup.notify_one();
+                    }
                     Ok(outcomes)
                 }
 
@@ -128,7 +132,7 @@ macro_rules! sql_store {
                         Decision::Write { customer, identifiers, event } => {
                             let outcome =
                                 update_in(&mut tx, &customer, current.customer.version, &identifiers).await?;
-                            let outcome = finish(tx, outcome, event.as_ref()).await?;
+                            let outcome = finish(tx, outcome, event.as_ref(), &self.wakeup).await?;
                             Ok(Modified::Written { before: current, after: customer, outcome })
                         }
                     }
@@ -148,7 +152,7 @@ macro_rules! sql_store {
                         .await?
                         .pop()
                         .unwrap_or(WriteOutcome::Stale);
-                    finish(tx, outcome, None).await
+                    finish(tx, outcome, None, &self.wakeup).await
                 }
 
                 async fn merge_conflict_record(
@@ -173,7 +177,7 @@ macro_rules! sql_store {
                             other => other,
                         };
                     }
-                    finish(tx, outcome, event).await
+                    finish(tx, outcome, event, &self.wakeup).await
                 }
 
                 async fn merge_customers(
@@ -213,7 +217,7 @@ macro_rules! sql_store {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    finish(tx, outcome, event).await
+                    finish(tx, outcome, event, &self.wakeup).await
                 }
 
                 async fn delete_customer(
@@ -241,6 +245,9 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
+                    if event.is_some() {
+                        self.wakeup.notify_one();
+                    }
                     Ok(WriteOutcome::Done)
                 }
 
@@ -404,6 +411,326 @@ macro_rules! sql_store {
                     push_list_filters(&mut count, query);
                     let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
                     Ok((customers, total))
+                }
+
+                fn delivery_wakeup(&self) -> std::sync::Arc<tokio::sync::Notify> {
+                    self.wakeup.clone()
+                }
+
+                async fn forward_notifications(&self, shutdown: tokio_util::sync::CancellationToken) {
+                    super::forward_notifications(&self.pool, &self.wakeup, shutdown).await
+                }
+
+                async fn claim_deliveries(
+                    &self,
+                    now: Timestamp,
+                    lease_until: Timestamp,
+                    limit: i64,
+                ) -> StoreResult<Vec<ClaimedDelivery>> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    let sql = format!(
+                        "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
+                         WHERE delivery_id IN ( \
+                           SELECT d.delivery_id FROM deliveries d \
+                           JOIN products p ON p.product_id = d.product_id \
+                           WHERE d.status = 'pending' AND d.next_attempt <= $1 \
+                             AND (d.lease_until IS NULL OR d.lease_until < $1) \
+                             AND p.webhook_status = 'enabled' \
+                             AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
+                                 AND o.customer_id = d.customer_id AND o.status = 'pending' AND o.version > d.version) \
+                             AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
+                                 AND o.customer_id = d.customer_id AND o.status = 'pending' \
+                                 AND o.lease_until >= $1 AND o.delivery_id <> d.delivery_id) \
+                           ORDER BY d.next_attempt LIMIT $3{}) \
+                         RETURNING delivery_id",
+                        super::CLAIM_LOCK
+                    );
+                    let claimed: Vec<String> = sqlx::query_scalar(&sql)
+                        .bind(DbTime(now))
+                        .bind(DbTime(lease_until))
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    if claimed.is_empty() {
+                        tx.commit().await?;
+                        return Ok(Vec::new());
+                    }
+                    // Older pending versions of the claimed pairs will never be sent.
+                    let mut supersede = QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'superseded', updated = ");
+                    supersede
+                        .push_bind(DbTime(now))
+                        .push(" WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ")
+                        .push_bind(DbTime(now))
+                        .push(") AND EXISTS (SELECT 1 FROM deliveries c WHERE c.product_id = deliveries.product_id \
+                               AND c.customer_id = deliveries.customer_id AND c.version > deliveries.version \
+                               AND c.delivery_id IN (");
+                    let mut ids = supersede.separated(", ");
+                    for id in &claimed {
+                        ids.push_bind(id.as_str());
+                    }
+                    supersede.push("))");
+                    supersede.build().execute(&mut *tx).await?;
+
+                    let mut details = QueryBuilder::<$db>::new(
+                        "SELECT d.delivery_id, d.product_id, d.customer_id, d.version, d.attempts, \
+                         e.event_id, e.type, e.created, e.data, e.vendor_ids, p.webhook_url, \
+                         p.webhook_secret, p.previous_webhook_secret, p.previous_secret_expires \
+                         FROM deliveries d JOIN events e ON e.seq = d.event_seq \
+                         JOIN products p ON p.product_id = d.product_id WHERE d.delivery_id IN (",
+                    );
+                    let mut ids = details.separated(", ");
+                    for id in &claimed {
+                        ids.push_bind(id.as_str());
+                    }
+                    details.push(")");
+                    let rows: Vec<ClaimRow> = details.build_query_as().fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|r| {
+                            let mut secrets = vec![r.webhook_secret];
+                            if let (Some(previous), Some(until)) = (r.previous_webhook_secret, r.previous_secret_expires) {
+                                if until > now {
+                                    secrets.push(previous);
+                                }
+                            }
+                            ClaimedDelivery {
+                                delivery_id: r.delivery_id,
+                                product_id: ProductId::from_string(r.product_id),
+                                customer_id: CustomerId::from_string(r.customer_id),
+                                version: r.version,
+                                attempts: r.attempts,
+                                event_id: r.event_id,
+                                event_type: r.r#type,
+                                event_created: r.created,
+                                data: r.data.0,
+                                vendor_ids: r.vendor_ids.0,
+                                webhook_url: r.webhook_url,
+                                secrets,
+                            }
+                        })
+                        .collect())
+                }
+
+                async fn record_attempt(&self, r: &AttemptRecord) -> StoreResult<()> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    sqlx::query(
+                        "INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, response_code, \
+                         latency_ms, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(r.delivery_id.as_str())
+                    .bind(r.attempt)
+                    .bind(DbTime(r.at))
+                    .bind(r.response_code)
+                    .bind(r.latency_ms)
+                    .bind(r.response_body.as_deref())
+                    .bind(r.error.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                    let (status, next): (&str, Option<Timestamp>) = match &r.result {
+                        AttemptResult::Delivered => ("delivered", None),
+                        AttemptResult::Retry(at) => ("pending", Some(*at)),
+                        AttemptResult::GiveUp | AttemptResult::Gone => ("failed", None),
+                    };
+                    sqlx::query(
+                        "UPDATE deliveries SET status = $2, next_attempt = COALESCE($3, next_attempt), \
+                         lease_until = NULL, updated = $4 WHERE delivery_id = $1 AND status = 'pending'",
+                    )
+                    .bind(r.delivery_id.as_str())
+                    .bind(status)
+                    .bind(next.map(DbTime))
+                    .bind(DbTime(r.at))
+                    .execute(&mut *tx)
+                    .await?;
+                    let product = r.product_id.as_str();
+                    match &r.result {
+                        AttemptResult::Delivered => {
+                            sqlx::query("UPDATE products SET webhook_failing_since = NULL WHERE product_id = $1")
+                                .bind(product)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        AttemptResult::Gone => {
+                            disable_webhook(&mut tx, product, "the receiver answered 410 Gone", r.at).await?;
+                        }
+                        AttemptResult::Retry(_) | AttemptResult::GiveUp => {
+                            sqlx::query(
+                                "UPDATE products SET webhook_failing_since = COALESCE(webhook_failing_since, $2) \
+                                 WHERE product_id = $1",
+                            )
+                            .bind(product)
+                            .bind(DbTime(r.at))
+                            .execute(&mut *tx)
+                            .await?;
+                            let since: Option<Timestamp> = sqlx::query_scalar(
+                                "SELECT webhook_failing_since FROM products WHERE product_id = $1",
+                            )
+                            .bind(product)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            if since.is_some_and(|t| t < r.disable_if_failing_since) {
+                                disable_webhook(&mut tx, product, "failing for 5 days without a success", r.at).await?;
+                            }
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
+                    let due: Option<Timestamp> = sqlx::query_scalar(
+                        "SELECT MIN(next_attempt) FROM deliveries WHERE status = 'pending'",
+                    )
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(due)
+                }
+
+                async fn list_deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>> {
+                    let mut sql = QueryBuilder::<$db>::new(DELIVERY_SELECT);
+                    sql.push(" WHERE d.product_id = ").push_bind(q.product_id.as_str().to_owned());
+                    if let Some(status) = &q.status {
+                        sql.push(" AND d.status = ").push_bind(status.clone());
+                    }
+                    if let Some(customer) = &q.customer_id {
+                        sql.push(" AND d.customer_id = ").push_bind(customer.clone());
+                    }
+                    if let Some((created, id)) = &q.before {
+                        sql.push(" AND (d.created, d.delivery_id) < (")
+                            .push_bind(DbTime(*created))
+                            .push(", ")
+                            .push_bind(id.clone())
+                            .push(")");
+                    }
+                    sql.push(" ORDER BY d.created DESC, d.delivery_id DESC LIMIT ").push_bind(q.limit);
+                    let rows: Vec<DeliveryRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+                    with_attempts(&self.pool, rows).await
+                }
+
+                async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryView>> {
+                    let mut sql = QueryBuilder::<$db>::new(DELIVERY_SELECT);
+                    sql.push(" WHERE d.delivery_id = ").push_bind(id.to_owned());
+                    let rows: Vec<DeliveryRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+                    Ok(with_attempts(&self.pool, rows).await?.pop())
+                }
+
+                async fn retry_delivery(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    let done = sqlx::query(
+                        "UPDATE deliveries SET status = 'pending', next_attempt = $2, lease_until = NULL, updated = $2 \
+                         WHERE delivery_id = $1 AND status <> 'superseded' \
+                           AND (lease_until IS NULL OR lease_until < $2) \
+                           AND NOT EXISTS (SELECT 1 FROM deliveries n WHERE n.product_id = deliveries.product_id \
+                               AND n.customer_id = deliveries.customer_id AND n.version > deliveries.version \
+                               AND n.status IN ('pending', 'delivered'))",
+                    )
+                    .bind(id)
+                    .bind(DbTime(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    let retried = done.rows_affected() > 0;
+                    if retried {
+                        super::signal_deliveries(&mut tx).await?;
+                    }
+                    tx.commit().await?;
+                    if retried {
+                        self.wakeup.notify_one();
+                    }
+                    Ok(retried)
+                }
+
+                async fn set_webhook_status(
+                    &self,
+                    product: &ProductId,
+                    enabled: bool,
+                    reason: Option<&str>,
+                    now: Timestamp,
+                ) -> StoreResult<()> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    if enabled {
+                        sqlx::query(
+                            "UPDATE products SET webhook_status = 'enabled', webhook_disabled_reason = NULL, \
+                             webhook_failing_since = NULL, updated = $2 WHERE product_id = $1",
+                        )
+                        .bind(product.as_str())
+                        .bind(DbTime(now))
+                        .execute(&mut *tx)
+                        .await?;
+                    } else {
+                        disable_webhook(&mut tx, product.as_str(), reason.unwrap_or("disabled"), now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn rotate_webhook_secret(
+                    &self,
+                    product: &ProductId,
+                    secret: &str,
+                    previous_expires: Timestamp,
+                    now: Timestamp,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE products SET previous_webhook_secret = webhook_secret, webhook_secret = $2, \
+                         previous_secret_expires = $3, updated = $4 WHERE product_id = $1",
+                    )
+                    .bind(product.as_str())
+                    .bind(secret)
+                    .bind(DbTime(previous_expires))
+                    .bind(DbTime(now))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn feed(
+                    &self,
+                    product: &ProductId,
+                    after: (i64, i64),
+                    limit: i64,
+                ) -> StoreResult<Vec<FeedEvent>> {
+                    let sql = format!(
+                        "SELECT e.txid, e.seq, e.event_id, e.type, e.data, e.vendor_ids, e.created FROM events e \
+                         JOIN activations a ON a.account_id = e.account_id AND a.product_id = $1 AND a.sync = 'two_way' \
+                         WHERE (e.txid, e.seq) > ($2, $3) \
+                           AND (e.origin_product_id IS NULL OR e.origin_product_id <> $1){} \
+                         ORDER BY e.txid, e.seq LIMIT $4",
+                        super::FEED_VISIBLE
+                    );
+                    let rows: Vec<(i64, i64, String, String, Json<serde_json::Value>, Json<serde_json::Value>, Timestamp)> =
+                        sqlx::query_as(&sql)
+                            .bind(product.as_str())
+                            .bind(after.0)
+                            .bind(after.1)
+                            .bind(limit)
+                            .fetch_all(&self.pool)
+                            .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(txid, seq, event_id, event_type, data, vendor_ids, created)| FeedEvent {
+                            position: (txid, seq),
+                            event_id,
+                            event_type,
+                            data: data.0,
+                            vendor_ids: vendor_ids.0,
+                            created,
+                        })
+                        .collect())
+                }
+
+                async fn purge_history(&self, before: Timestamp) -> StoreResult<u64> {
+                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut removed = 0;
+                    for sql in [
+                        "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE created < $1)",
+                        "DELETE FROM deliveries WHERE created < $1",
+                        "DELETE FROM events WHERE created < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)",
+                    ] {
+                        removed += sqlx::query(sql).bind(DbTime(before)).execute(&mut *tx).await?.rows_affected();
+                    }
+                    tx.commit().await?;
+                    Ok(removed)
                 }
 
                 async fn close(&self) {
@@ -674,7 +1001,12 @@ macro_rules! sql_store {
             }
 
             /// Commits with the event when the write went through; rolls back otherwise.
-            async fn finish(tx: Tx<'_>, outcome: WriteOutcome, event: Option<&NewEvent>) -> StoreResult<WriteOutcome> {
+            async fn finish(
+                tx: Tx<'_>,
+                outcome: WriteOutcome,
+                event: Option<&NewEvent>,
+                wakeup: &tokio::sync::Notify,
+            ) -> StoreResult<WriteOutcome> {
                 let mut tx = tx;
                 if outcome != WriteOutcome::Done {
                     tx.rollback().await?;
@@ -684,6 +1016,9 @@ macro_rules! sql_store {
                     insert_event(&mut tx, event).await?;
                 }
                 tx.commit().await?;
+                if event.is_some() {
+                    wakeup.notify_one();
+                }
                 Ok(outcome)
             }
 
@@ -843,10 +1178,170 @@ macro_rules! sql_store {
                                 .push_bind(DbTime(e.created));
                         });
                         insert.build().execute(&mut **tx).await?;
+                        let ids: Vec<&str> = chunk.iter().map(|(e, _)| e.event_id.as_str()).collect();
+                        let now = chunk.first().map(|(e, _)| e.created).unwrap_or_else($crate::domain::time::now);
+                        enqueue_deliveries(tx, &ids, now).await?;
                     }
                     Ok(outcomes)
             }
 
+
+            #[derive(sqlx::FromRow)]
+            struct ClaimRow {
+                delivery_id: String,
+                product_id: String,
+                customer_id: String,
+                version: i64,
+                attempts: i32,
+                event_id: String,
+                r#type: String,
+                created: Timestamp,
+                data: Json<serde_json::Value>,
+                vendor_ids: Json<serde_json::Value>,
+                webhook_url: Option<String>,
+                webhook_secret: String,
+                previous_webhook_secret: Option<String>,
+                previous_secret_expires: Option<Timestamp>,
+            }
+
+            const DELIVERY_SELECT: &str = "SELECT d.delivery_id, d.product_id, d.customer_id, \
+                e.event_id, e.type, d.version, d.status, d.attempts, d.next_attempt, d.created, d.updated \
+                FROM deliveries d JOIN events e ON e.seq = d.event_seq";
+
+            #[derive(sqlx::FromRow)]
+            struct DeliveryRow {
+                delivery_id: String,
+                product_id: String,
+                customer_id: String,
+                event_id: String,
+                r#type: String,
+                version: i64,
+                status: String,
+                attempts: i32,
+                next_attempt: Timestamp,
+                created: Timestamp,
+                updated: Timestamp,
+            }
+
+            /// The delivery log rows with their attempts, in one more query.
+            async fn with_attempts(
+                pool: &sqlx::Pool<$db>,
+                rows: Vec<DeliveryRow>,
+            ) -> StoreResult<Vec<DeliveryView>> {
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut sql = QueryBuilder::<$db>::new(
+                    "SELECT delivery_id, attempt, attempted_at, response_code, latency_ms, response_body, error \
+                     FROM delivery_attempts WHERE delivery_id IN (",
+                );
+                let mut ids = sql.separated(", ");
+                for row in &rows {
+                    ids.push_bind(row.delivery_id.clone());
+                }
+                sql.push(") ORDER BY delivery_id, attempt");
+                let attempts: Vec<(String, i32, Timestamp, Option<i32>, i64, Option<String>, Option<String>)> =
+                    sql.build_query_as().fetch_all(pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| DeliveryView {
+                        attempt_log: attempts
+                            .iter()
+                            .filter(|a| a.0 == r.delivery_id)
+                            .map(|a| AttemptView {
+                                attempt: a.1,
+                                attempted_at: a.2,
+                                response_code: a.3,
+                                latency_ms: a.4,
+                                response_body: a.5.clone(),
+                                error: a.6.clone(),
+                            })
+                            .collect(),
+                        next_attempt: (r.status == "pending").then_some(r.next_attempt),
+                        delivery_id: r.delivery_id,
+                        product_id: r.product_id,
+                        customer_id: r.customer_id,
+                        event_id: r.event_id,
+                        event_type: r.r#type,
+                        version: r.version,
+                        status: r.status,
+                        attempts: r.attempts,
+                        created: r.created,
+                        updated: r.updated,
+                    })
+                    .collect())
+            }
+
+            /// Disables a product's webhook and fails its pending deliveries (the feed
+            /// keeps the events).
+            async fn disable_webhook(tx: &mut Tx<'_>, product: &str, reason: &str, now: Timestamp) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE products SET webhook_status = 'disabled', webhook_disabled_reason = $2, updated = $3 \
+                     WHERE product_id = $1",
+                )
+                .bind(product)
+                .bind(reason)
+                .bind(DbTime(now))
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', lease_until = NULL, updated = $2 \
+                     WHERE product_id = $1 AND status = 'pending'",
+                )
+                .bind(product)
+                .bind(DbTime(now))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Queues a delivery of each event to every product activated two-way on its
+            /// account with an enabled webhook, except the product that caused it, and
+            /// supersedes older pending deliveries of the same (product, customer).
+            async fn enqueue_deliveries(tx: &mut Tx<'_>, event_ids: &[&str], now: Timestamp) -> StoreResult<()> {
+                if event_ids.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = QueryBuilder::<$db>::new(
+                    "INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, event_seq, \
+                     version, status, attempts, next_attempt, lease_until, created, updated) \
+                     SELECT e.event_id || '.' || a.product_id, a.product_id, e.account_id, e.customer_id, \
+                     e.seq, e.version, 'pending', 0, e.created, NULL, e.created, e.created \
+                     FROM events e \
+                     JOIN activations a ON a.account_id = e.account_id AND a.sync = 'two_way' \
+                     JOIN products p ON p.product_id = a.product_id \
+                       AND p.webhook_url IS NOT NULL AND p.webhook_status = 'enabled' \
+                     WHERE (e.origin_product_id IS NULL OR a.product_id <> e.origin_product_id) \
+                       AND e.event_id IN (",
+                );
+                let mut ids = insert.separated(", ");
+                for id in event_ids {
+                    ids.push_bind(*id);
+                }
+                insert.push(")");
+                let queued = insert.build().execute(&mut **tx).await?.rows_affected();
+                if queued == 0 {
+                    return Ok(());
+                }
+                let mut supersede = QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'superseded', updated = ");
+                supersede
+                    .push_bind(DbTime(now))
+                    .push(" WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ")
+                    .push_bind(DbTime(now))
+                    .push(") AND customer_id IN (SELECT customer_id FROM events WHERE event_id IN (");
+                let mut ids = supersede.separated(", ");
+                for id in event_ids {
+                    ids.push_bind(*id);
+                }
+                supersede.push(
+                    ")) AND EXISTS (SELECT 1 FROM deliveries n WHERE n.product_id = deliveries.product_id \
+                     AND n.customer_id = deliveries.customer_id AND n.status = 'pending' \
+                     AND n.version > deliveries.version)",
+                );
+                supersede.build().execute(&mut **tx).await?;
+                super::signal_deliveries(tx).await?;
+                Ok(())
+            }
 
             /// Every column of a customer row, in the order `push_customer_values` binds.
             const CUSTOMER_WRITE_COLUMNS: &str = "customer_id, scope, account_id, owner_product_id, \
@@ -1098,6 +1593,7 @@ macro_rules! sql_store {
                 .bind(DbTime(e.created))
                 .execute(&mut **tx)
                 .await?;
+                enqueue_deliveries(tx, &[e.event_id.as_str()], e.created).await?;
                 Ok(())
             }
 

@@ -173,6 +173,103 @@ pub enum Modified {
     },
 }
 
+/// A delivery claimed by a dispatcher, with what it needs to send it.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    pub delivery_id: String,
+    pub product_id: ProductId,
+    pub customer_id: CustomerId,
+    pub version: i64,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    pub event_id: String,
+    pub event_type: String,
+    pub event_created: Timestamp,
+    pub data: serde_json::Value,
+    /// Every product's own id for the customer when the event was written.
+    pub vendor_ids: serde_json::Value,
+    pub webhook_url: Option<String>,
+    /// The current signing secret, and the previous one while it is still valid.
+    pub secrets: Vec<String>,
+}
+
+/// What became of one attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttemptResult {
+    Delivered,
+    /// Failed; try again at this time.
+    Retry(Timestamp),
+    /// Failed for the last time.
+    GiveUp,
+    /// The receiver answered `410 Gone`: its webhook is disabled.
+    Gone,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub product_id: ProductId,
+    pub attempt: i32,
+    pub at: Timestamp,
+    pub response_code: Option<i32>,
+    pub latency_ms: i64,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub result: AttemptResult,
+    /// A webhook failing since before this moment, with no success, is disabled.
+    pub disable_if_failing_since: Timestamp,
+}
+
+/// One attempt as the delivery log shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AttemptView {
+    pub attempt: i32,
+    pub attempted_at: Timestamp,
+    pub response_code: Option<i32>,
+    pub latency_ms: i64,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A delivery as the delivery log shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeliveryView {
+    pub delivery_id: String,
+    pub product_id: String,
+    pub customer_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub version: i64,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt: Option<Timestamp>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub attempt_log: Vec<AttemptView>,
+}
+
+/// A page of a product's delivery log, newest first.
+#[derive(Clone, Debug)]
+pub struct DeliveryQuery {
+    pub product_id: ProductId,
+    pub status: Option<String>,
+    pub customer_id: Option<String>,
+    /// (created, delivery_id) of the last row of the previous page.
+    pub before: Option<(Timestamp, String)>,
+    pub limit: i64,
+}
+
+/// An event of a product's feed.
+#[derive(Clone, Debug)]
+pub struct FeedEvent {
+    pub position: (i64, i64),
+    pub event_id: String,
+    pub event_type: String,
+    pub data: serde_json::Value,
+    pub vendor_ids: serde_json::Value,
+    pub created: Timestamp,
+}
+
 /// Sort orders of the customer list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
@@ -351,6 +448,55 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_release(&self, principal: &str, key: &str) -> StoreResult<()>;
     /// Forgets keys created before `before`. Returns how many.
     async fn idempotency_purge(&self, before: Timestamp) -> StoreResult<u64>;
+
+    /// Signalled after a commit that queued deliveries (in this process; Postgres also
+    /// forwards other servers' `NOTIFY`s here while `forward_notifications` runs).
+    fn delivery_wakeup(&self) -> Arc<tokio::sync::Notify>;
+    /// Forwards the database's wake-ups to `delivery_wakeup` until `shutdown`.
+    async fn forward_notifications(&self, shutdown: tokio_util::sync::CancellationToken);
+    /// Leases up to `limit` due deliveries until `lease_until`: for each (product,
+    /// customer) only the newest pending version, and none while an older one is in
+    /// flight. Older pending versions of the claimed pairs are superseded.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records an attempt and its consequences (next try, give up, webhook disabled).
+    async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<()>;
+    /// When the next pending delivery falls due.
+    async fn next_due(&self) -> StoreResult<Option<Timestamp>>;
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>>;
+    async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryView>>;
+    /// Makes a delivery due now, if it is the newest of its (product, customer).
+    async fn retry_delivery(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Enables or disables a product's webhook; disabling fails its pending deliveries.
+    async fn set_webhook_status(
+        &self,
+        product: &ProductId,
+        enabled: bool,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Replaces the signing secret; the old one stays valid until `previous_expires`.
+    async fn rotate_webhook_secret(
+        &self,
+        product: &ProductId,
+        secret: &str,
+        previous_expires: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// A product's events after `after` (the position of the last one read): those of
+    /// accounts where it is activated two-way, not caused by itself.
+    async fn feed(
+        &self,
+        product: &ProductId,
+        after: (i64, i64),
+        limit: i64,
+    ) -> StoreResult<Vec<FeedEvent>>;
+    /// Forgets events and deliveries created before `before`. Returns how many rows.
+    async fn purge_history(&self, before: Timestamp) -> StoreResult<u64>;
 
     /// A page of live customers and the total number matching the filters.
     async fn list_customers(

@@ -9,6 +9,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub struct PostgresStore {
     pool: sqlx::PgPool,
+    wakeup: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl PostgresStore {
@@ -20,7 +21,10 @@ impl PostgresStore {
             // 503 rather than hanging.
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            wakeup: Default::default(),
+        })
     }
 }
 
@@ -50,3 +54,57 @@ fn push_json_array_contains(
 
 /// Locks the customer row read for a change (writers of one customer queue).
 const LOCK_CUSTOMER_ROW: &str = " FOR UPDATE OF c";
+
+/// Claims skip rows another dispatcher holds, so servers share the work.
+const CLAIM_LOCK: &str = " FOR UPDATE OF d SKIP LOCKED";
+
+/// Only events of transactions older than every running one: no later commit can add
+/// an event before them, so a feed reader's cursor never skips one.
+const FEED_VISIBLE: &str = " AND e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+const DELIVERY_CHANNEL: &str = "customer_list_deliveries";
+
+/// `NOTIFY` on commit of the transaction that queued deliveries, for every server.
+async fn signal_deliveries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(DELIVERY_CHANNEL)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `LISTEN`s for other servers' deliveries and wakes this one's dispatcher. The listener
+/// reconnects by itself after a lost connection; the dispatcher's periodic sweep covers
+/// the gap.
+async fn forward_notifications(
+    pool: &sqlx::PgPool,
+    wakeup: &tokio::sync::Notify,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            listener.listen(DELIVERY_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                wakeup.notify_one();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            result = listener => {
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "delivery notifications interrupted; reconnecting");
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
