@@ -27,8 +27,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the API server (the default).
-    Serve,
+    /// Run the API server and the webhook dispatcher (the default).
+    Serve {
+        /// Serve the API only; run `customer-list dispatch` elsewhere to deliver webhooks.
+        #[arg(long)]
+        no_dispatcher: bool,
+    },
+    /// Run only the webhook dispatcher.
+    Dispatch,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage partners, accounts, products, activations and keys (prints JSON).
@@ -119,8 +125,19 @@ pub enum AdminCommand {
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         init_logging(self.config.log_format);
-        match self.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(&self.config).await,
+        let command = self.command.unwrap_or(Command::Serve {
+            no_dispatcher: false,
+        });
+        match command {
+            Command::Serve { no_dispatcher } => serve(&self.config, !no_dispatcher).await,
+            Command::Dispatch => {
+                let app = App::build(&self.config).await?;
+                let shutdown = CancellationToken::new();
+                crate::cancel_on_signal(shutdown.clone());
+                eprintln!("customer-list dispatching webhooks");
+                app.dispatcher().clone().run(shutdown).await;
+                Ok(())
+            }
             Command::Migrate => {
                 let store = storage::connect(&self.config.database_url).await?;
                 store.migrate().await?;
@@ -142,8 +159,9 @@ impl Cli {
     }
 }
 
-async fn serve(config: &Config) -> anyhow::Result<()> {
-    let app = App::build(config).await?;
+async fn serve(config: &Config, dispatch: bool) -> anyhow::Result<()> {
+    let mut app = App::build(config).await?;
+    app.dispatch = dispatch;
     if let Some(key) = &app.generated_admin_key {
         eprintln!("Generated the admin API key (shown once, store it now): {key}");
     }

@@ -1,7 +1,11 @@
 //! Configuration: every setting is an environment variable with a matching `--flag`
 //! (SPEC section 8).
 
+use crate::delivery::schedule::{RetrySchedule, DEFAULT_SCHEDULE};
+use crate::delivery::DispatchConfig;
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use std::time::Duration;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://customer-list.db";
 
@@ -33,6 +37,33 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "CUSTOMER_LIST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+
+    /// Non-public address ranges webhooks may reach, comma-separated (e.g. 127.0.0.0/8).
+    #[arg(long, env = "CUSTOMER_LIST_WEBHOOK_ALLOWED_CIDRS", value_delimiter = ',', value_parser = parse_cidr, global = true)]
+    pub webhook_allowed_cidrs: Vec<IpNet>,
+
+    /// Seconds to wait before each retry of a failed webhook, comma-separated.
+    #[arg(long, env = "CUSTOMER_LIST_WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_SCHEDULE, value_parser = RetrySchedule::parse, global = true)]
+    pub webhook_retry_schedule: RetrySchedule,
+
+    /// Seconds a webhook receiver has to answer.
+    #[arg(long, env = "CUSTOMER_LIST_WEBHOOK_TIMEOUT", default_value_t = 15.0, value_parser = parse_timeout, global = true)]
+    pub webhook_timeout: f64,
+}
+
+/// A CIDR range, or a single address.
+fn parse_cidr(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{raw:?} is not a CIDR range such as 127.0.0.0/8"))
+}
+
+fn parse_timeout(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 600.0 => Ok(secs),
+        _ => Err("must be a number of seconds from 0 to 600".into()),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -49,6 +80,18 @@ impl Config {
             listen: "127.0.0.1:0".into(),
             admin_key: None,
             log_format: LogFormat::Text,
+            webhook_allowed_cidrs: Vec::new(),
+            webhook_retry_schedule: RetrySchedule::default(),
+            webhook_timeout: 15.0,
+        }
+    }
+
+    pub fn dispatch(&self) -> DispatchConfig {
+        DispatchConfig {
+            schedule: self.webhook_retry_schedule.clone(),
+            timeout: Duration::from_secs_f64(self.webhook_timeout),
+            allowed_cidrs: self.webhook_allowed_cidrs.clone(),
+            ..DispatchConfig::default()
         }
     }
 }

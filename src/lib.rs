@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -11,15 +12,20 @@ pub mod service;
 pub mod storage;
 
 use crate::config::Config;
+use crate::delivery::Dispatcher;
 use crate::http::AppState;
 use crate::service::Hub;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// A hub ready to serve: storage connected and migrated, an admin key in place.
+/// A hub ready to serve: storage connected and migrated, an admin key in place, and a
+/// webhook dispatcher.
 pub struct App {
     hub: Arc<Hub>,
+    dispatcher: Arc<Dispatcher>,
+    /// Whether `run` also runs the dispatcher (`serve --no-dispatcher` says no).
+    pub dispatch: bool,
     /// The admin key generated on this first start, to be shown once.
     pub generated_admin_key: Option<String>,
 }
@@ -28,12 +34,20 @@ impl App {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let store = storage::connect(&config.database_url).await?;
         store.migrate().await?;
+        let dispatcher = Arc::new(Dispatcher::new(store.clone(), config.dispatch())?);
         let hub = Hub::new(store);
         let generated_admin_key = hub.bootstrap_admin_key(config.admin_key.as_deref()).await?;
         Ok(Self {
             hub: Arc::new(hub),
+            dispatcher,
+            dispatch: true,
             generated_admin_key,
         })
+    }
+
+    /// The dispatcher, for running it alone (`customer-list dispatch`) or stepping it.
+    pub fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.dispatcher
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -55,17 +69,28 @@ impl App {
     ) -> anyhow::Result<()> {
         let router = self.router();
         let maintenance = tokio::spawn(maintain(self.hub.clone(), shutdown.clone()));
+        let dispatcher = self
+            .dispatch
+            .then(|| tokio::spawn(self.dispatcher.clone().run(shutdown.clone())));
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;
         shutdown.cancel();
         let _ = maintenance.await;
+        if let Some(dispatcher) = dispatcher {
+            // In-flight deliveries finish and are recorded before the process exits.
+            let _ = dispatcher.await;
+        }
         self.hub.store().close().await;
         Ok(())
     }
 }
 
-/// Housekeeping until `shutdown`: forgets idempotency keys past their 24 hours.
+/// Events (and their deliveries) are kept this long.
+pub const EVENT_RETENTION_DAYS: i64 = 30;
+
+/// Housekeeping until `shutdown`: forgets idempotency keys past their 24 hours, and
+/// events and deliveries past their 30 days.
 async fn maintain(hub: Arc<Hub>, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -78,6 +103,12 @@ async fn maintain(hub: Arc<Hub>, shutdown: CancellationToken) {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "idempotency purge failed"),
+                }
+                let cutoff = domain::time::now() - chrono::Duration::days(EVENT_RETENTION_DAYS);
+                match hub.store().purge_history(cutoff).await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "events and deliveries past retention removed"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "event purge failed"),
                 }
             }
         }

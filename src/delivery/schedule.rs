@@ -38,7 +38,12 @@ impl RetrySchedule {
 
     /// The wait before the next attempt after `attempts` failed ones, or `None` when the
     /// delivery has used them all. `jitter` is a number in [0, 1).
-    pub fn next_delay(&self, attempts: usize, retry_after: Option<Duration>, jitter: f64) -> Option<Duration> {
+    pub fn next_delay(
+        &self,
+        attempts: usize,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> Option<Duration> {
         let base = *self.0.get(attempts.checked_sub(1)?)?;
         if let Some(wanted) = retry_after {
             let lowest = self.0.iter().min().copied().unwrap_or_default();
@@ -78,17 +83,33 @@ mod tests {
         let high = s.next_delay(2, None, 0.999).unwrap();
         assert_eq!(low, Duration::from_secs(240));
         assert!(high > Duration::from_secs(359) && high <= Duration::from_secs(360));
-        assert_eq!(s.next_delay(8, None, 0.5), None, "seven retries, then give up");
+        assert_eq!(
+            s.next_delay(8, None, 0.5),
+            None,
+            "seven retries, then give up"
+        );
     }
 
     #[test]
     fn retry_after_is_honoured_within_bounds() {
         let s = RetrySchedule::default();
-        assert_eq!(s.next_delay(1, Some(Duration::from_secs(60)), 0.5), Some(Duration::from_secs(60)));
-        assert_eq!(s.next_delay(1, Some(Duration::from_secs(1)), 0.5), Some(Duration::from_secs(5)));
-        assert_eq!(s.next_delay(1, Some(Duration::from_secs(999_999)), 0.5), Some(Duration::from_secs(36000)));
+        assert_eq!(
+            s.next_delay(1, Some(Duration::from_secs(60)), 0.5),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            s.next_delay(1, Some(Duration::from_secs(1)), 0.5),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            s.next_delay(1, Some(Duration::from_secs(999_999)), 0.5),
+            Some(Duration::from_secs(36000))
+        );
         let now = chrono::Utc::now();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert!(parse_retry_after("soon", now).is_none());
     }
 

@@ -112,3 +112,18 @@ pub fn merged_event_data(
     }
     data
 }
+
+/// A webhook body (and a feed item's content) for one receiving product: the event's
+/// data with that product's own id for the customer.
+pub fn webhook_body(
+    event_type: &str,
+    timestamp: &Timestamp,
+    data: &Value,
+    vendor_customer_id: Option<&str>,
+) -> Value {
+    let mut data = data.clone();
+    if let Value::Object(map) = &mut data {
+        map.insert("vendor_customer_id".into(), json!(vendor_customer_id));
+    }
+    json!({"type": event_type, "timestamp": rfc3339(timestamp), "data": data})
+}

@@ -10,6 +10,7 @@ mod idempotency;
 mod keys;
 mod partners;
 mod products;
+mod webhooks;
 
 use crate::error::ApiError;
 use crate::service::Hub;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(customers::router())
         .merge(conflicts::router())
+        .merge(webhooks::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(

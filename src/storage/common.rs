@@ -36,7 +36,7 @@ macro_rules! sql_store {
                 $($specific)*
 
                 async fn migrate(&self) -> StoreResult<()> {
-                    super::MIGRATOR.run(&self.pool).await?;
+                    super::MIGRATOR.run(self.writer()).await?;
                     Ok(())
                 }
 
@@ -52,7 +52,7 @@ macro_rules! sql_store {
                     if rows.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     let outcomes = insert_customers_in(&mut tx, rows).await?;
                     tx.commit().await?;
                     if rows.iter().any(|r| r.event.is_some()) {
@@ -62,7 +62,7 @@ macro_rules! sql_store {
                 }
 
                 async fn insert_conflict_record(&self, record: &Customer) -> StoreResult<()> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     insert_customer_rows(&mut tx, &[CustomerValues::of(record)]).await?;
                     tx.commit().await?;
                     Ok(())
@@ -106,7 +106,7 @@ macro_rules! sql_store {
                     viewer: Option<&ProductId>,
                     decide: Decide,
                 ) -> StoreResult<Modified> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     let sql = format!(
                         "SELECT {CUSTOMER_COLUMNS} FROM customers c {VIEWER_JOIN} WHERE c.customer_id = $2{}",
                         super::LOCK_CUSTOMER_ROW
@@ -143,7 +143,7 @@ macro_rules! sql_store {
                     conflict: &CustomerId,
                     row: &NewCustomer,
                 ) -> StoreResult<WriteOutcome> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     if !remove_conflict_record(&mut tx, conflict).await? {
                         tx.rollback().await?;
                         return Ok(WriteOutcome::Stale);
@@ -164,7 +164,7 @@ macro_rules! sql_store {
                     association: Option<&NewAssociation>,
                     event: Option<&NewEvent>,
                 ) -> StoreResult<WriteOutcome> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     if !remove_conflict_record(&mut tx, conflict).await? {
                         tx.rollback().await?;
                         return Ok(WriteOutcome::Stale);
@@ -189,7 +189,7 @@ macro_rules! sql_store {
                     identifiers: &[Identifier],
                     event: Option<&NewEvent>,
                 ) -> StoreResult<WriteOutcome> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     // The absorbed customer lets go of its identifiers first, so the
                     // survivor can claim them.
                     if !rewrite_customer(&mut tx, &CustomerValues::of(absorbed), absorbed_version).await? {
@@ -227,7 +227,7 @@ macro_rules! sql_store {
                     event: Option<&NewEvent>,
                 ) -> StoreResult<WriteOutcome> {
                     let values = CustomerValues::of(customer);
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     if !rewrite_customer(&mut tx, &values, expected_version).await? {
                         tx.rollback().await?;
                         return Ok(WriteOutcome::Stale);
@@ -256,13 +256,13 @@ macro_rules! sql_store {
                         "DELETE FROM customers WHERE customer_id = $1 AND status = 'conflict'",
                     )
                     .bind(id.as_str())
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
 
                 async fn put_association(&self, association: &NewAssociation) -> StoreResult<WriteOutcome> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     sqlx::query("DELETE FROM associations WHERE product_id = $1 AND customer_id = $2")
                         .bind(association.product_id.as_str())
                         .bind(association.customer_id.as_str())
@@ -286,7 +286,7 @@ macro_rules! sql_store {
                     expired_before: Timestamp,
                     abandoned_before: Timestamp,
                 ) -> StoreResult<IdempotencyState> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     sqlx::query(
                         "DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2 \
                          AND (created < $3 OR (status IS NULL AND created < $4))",
@@ -347,7 +347,7 @@ macro_rules! sql_store {
                     .bind(key)
                     .bind(status as i32)
                     .bind(Json(response))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                     Ok(())
                 }
@@ -356,7 +356,7 @@ macro_rules! sql_store {
                     sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND idempotency_key = $2")
                         .bind(principal)
                         .bind(key)
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await?;
                     Ok(())
                 }
@@ -364,7 +364,7 @@ macro_rules! sql_store {
                 async fn idempotency_purge(&self, before: Timestamp) -> StoreResult<u64> {
                     let done = sqlx::query("DELETE FROM idempotency_keys WHERE created < $1")
                         .bind(DbTime(before))
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await?;
                     Ok(done.rows_affected())
                 }
@@ -427,7 +427,7 @@ macro_rules! sql_store {
                     lease_until: Timestamp,
                     limit: i64,
                 ) -> StoreResult<Vec<ClaimedDelivery>> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     let sql = format!(
                         "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
                          WHERE delivery_id IN ( \
@@ -513,7 +513,7 @@ macro_rules! sql_store {
                 }
 
                 async fn record_attempt(&self, r: &AttemptRecord) -> StoreResult<()> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     sqlx::query(
                         "INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, response_code, \
                          latency_ms, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -616,7 +616,7 @@ macro_rules! sql_store {
                 }
 
                 async fn retry_delivery(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     let done = sqlx::query(
                         "UPDATE deliveries SET status = 'pending', next_attempt = $2, lease_until = NULL, updated = $2 \
                          WHERE delivery_id = $1 AND status <> 'superseded' \
@@ -647,7 +647,7 @@ macro_rules! sql_store {
                     reason: Option<&str>,
                     now: Timestamp,
                 ) -> StoreResult<()> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     if enabled {
                         sqlx::query(
                             "UPDATE products SET webhook_status = 'enabled', webhook_disabled_reason = NULL, \
@@ -679,7 +679,7 @@ macro_rules! sql_store {
                     .bind(secret)
                     .bind(DbTime(previous_expires))
                     .bind(DbTime(now))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                     Ok(())
                 }
@@ -720,7 +720,7 @@ macro_rules! sql_store {
                 }
 
                 async fn purge_history(&self, before: Timestamp) -> StoreResult<u64> {
-                    let mut tx = super::begin_write(&self.pool).await?;
+                    let mut tx = super::begin_write(self).await?;
                     let mut removed = 0;
                     for sql in [
                         "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE created < $1)",
@@ -735,6 +735,7 @@ macro_rules! sql_store {
 
                 async fn close(&self) {
                     self.pool.close().await;
+                    self.writer().close().await;
                 }
 
     async fn insert_partner(&self, partner: &Partner) -> StoreResult<()> {
@@ -742,7 +743,7 @@ macro_rules! sql_store {
             .bind(partner.partner_id.as_str())
             .bind(partner.name.as_str())
             .bind(DbTime(partner.created))
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -768,7 +769,7 @@ macro_rules! sql_store {
         .bind(account.dedupe_policy.as_str())
         .bind(DbTime(account.created))
         .bind(DbTime(account.updated))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -802,7 +803,7 @@ macro_rules! sql_store {
     }
 
     async fn insert_product(&self, product: &Product, key: &ApiKey, hash: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(self).await?;
         sqlx::query(
             "INSERT INTO products (product_id, partner_id, name, webhook_url, webhook_secret, \
              webhook_status, webhook_disabled_reason, created, updated) \
@@ -841,7 +842,7 @@ macro_rules! sql_store {
         .bind(product.name.as_str())
         .bind(product.webhook_url.as_ref().map(|u| u.as_str()))
         .bind(DbTime(product.updated))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -861,7 +862,7 @@ macro_rules! sql_store {
             .bind(activation.product_id.as_str())
             .bind(activation.sync.as_str())
             .bind(DbTime(activation.updated))
-            .fetch_one(&self.pool)
+            .fetch_one(self.writer())
             .await?;
         Activation::try_from(row)
     }
@@ -890,7 +891,7 @@ macro_rules! sql_store {
         let done = sqlx::query("DELETE FROM activations WHERE account_id = $1 AND product_id = $2")
             .bind(account.as_str())
             .bind(product.as_str())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -908,7 +909,7 @@ macro_rules! sql_store {
     }
 
     async fn insert_key(&self, key: &ApiKey, hash: &str) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         insert_key(&mut conn, key, hash).await
     }
 
@@ -936,7 +937,7 @@ macro_rules! sql_store {
             sqlx::query("UPDATE api_keys SET revoked = $2 WHERE key_id = $1 AND revoked IS NULL")
                 .bind(id.as_str())
                 .bind(DbTime(at))
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -960,7 +961,7 @@ macro_rules! sql_store {
         .bind(hash)
         .bind(KeyKind::Admin.as_str())
         .bind(DbTime(at))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }

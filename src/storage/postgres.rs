@@ -37,9 +37,16 @@ super::common::sql_store! {
 }
 
 async fn begin_write(
-    pool: &sqlx::PgPool,
+    store: &PostgresStore,
 ) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
-    pool.begin().await
+    store.pool.begin().await
+}
+
+impl PostgresStore {
+    /// Writes share the one pool: Postgres handles concurrent writers itself.
+    fn writer(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
 }
 
 /// `column` (a JSONB array of strings) contains `value`; served by its GIN index.

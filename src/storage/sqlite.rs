@@ -8,7 +8,10 @@ use std::time::Duration;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
+    /// Readers (WAL lets them run beside the writer).
     pool: sqlx::SqlitePool,
+    /// The one connection that writes.
+    writer: sqlx::SqlitePool,
     wakeup: std::sync::Arc<tokio::sync::Notify>,
 }
 
@@ -21,6 +24,12 @@ impl SqliteStore {
             .foreign_keys(true)
             // Writers queue on SQLite's single write lock instead of failing at once.
             .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            // Writers wait their turn for the one connection.
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(3))
@@ -28,6 +37,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             pool,
+            writer,
             wakeup: Default::default(),
         })
     }
@@ -41,12 +51,19 @@ super::common::sql_store! {
     }
 }
 
-/// Write transactions take SQLite's write lock up front (`BEGIN IMMEDIATE`), so two
-/// writers queue on the busy timeout instead of deadlocking on a lock upgrade.
+/// Write transactions run on the single writer connection and take SQLite's write lock
+/// up front (`BEGIN IMMEDIATE`): writers queue for the connection, in order and without
+/// sleeping in SQLite's busy handler, and never deadlock on a lock upgrade.
 async fn begin_write(
-    pool: &sqlx::SqlitePool,
+    store: &SqliteStore,
 ) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+    store.writer.begin_with("BEGIN IMMEDIATE").await
+}
+
+impl SqliteStore {
+    fn writer(&self) -> &sqlx::SqlitePool {
+        &self.writer
+    }
 }
 
 /// `column` (a JSON array of strings, as text) contains `value`.

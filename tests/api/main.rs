@@ -2,6 +2,7 @@
 //! (`on_both_backends!`); Postgres comes from `CUSTOMER_LIST_TEST_POSTGRES_URL`, which
 //! `scripts/test` sets.
 
+mod receiver;
 mod support;
 
 mod cli;
@@ -10,3 +11,4 @@ mod duplicates;
 mod foundation;
 mod storage;
 mod tenancy;
+mod webhooks;

@@ -119,10 +119,16 @@ pub fn random_key() -> String {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns the app with a configuration changed by `configure`.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new(backend).await;
         let admin_key = random_key();
         let mut config = Config::for_database(&db.url);
         config.admin_key = Some(admin_key.clone());
+        configure(&mut config);
         let app = App::build(&config).await.expect("app builds");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -228,6 +234,27 @@ impl TestApp {
             .await;
         r.expect(201);
         (r.str("key_id"), r.str("api_key"))
+    }
+}
+
+impl TestApp {
+    /// Polls `check` until it yields a value, at most `limit`.
+    pub async fn wait_for<T, F, Fut>(&self, limit: std::time::Duration, check: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not met within {limit:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 

@@ -1,0 +1,230 @@
+//! Webhook delivery: a dispatcher built from one step, `claim → send → record`, that any
+//! number of servers can run against one Postgres (leases, `SKIP LOCKED`); on SQLite one
+//! process owns dispatch. Woken by the committing transaction (`NOTIFY`, or in-process),
+//! with a periodic sweep as the safety net.
+
+pub mod client;
+pub mod schedule;
+pub mod signing;
+
+use self::client::{AddressGuard, WebhookClient};
+use self::schedule::{parse_retry_after, RetrySchedule};
+use crate::domain::time::{self, Timestamp};
+use crate::domain::wire;
+use crate::storage::{AttemptRecord, AttemptResult, ClaimedDelivery, DynStore};
+use futures_util::StreamExt;
+use ipnet::IpNet;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A webhook failing this long without a success is disabled.
+pub const DISABLE_AFTER_DAYS: i64 = 5;
+
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    pub schedule: RetrySchedule,
+    /// How long a receiver has to answer.
+    pub timeout: Duration,
+    /// Addresses outside public space that webhooks may reach.
+    pub allowed_cidrs: Vec<IpNet>,
+    /// Deliveries claimed per step.
+    pub batch: i64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// The longest the dispatcher sleeps without a wake-up.
+    pub sweep: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            schedule: RetrySchedule::default(),
+            timeout: Duration::from_secs(15),
+            allowed_cidrs: Vec::new(),
+            batch: 128,
+            concurrency: 64,
+            sweep: Duration::from_secs(5),
+        }
+    }
+}
+
+impl DispatchConfig {
+    /// A claim outlives the longest send by a margin; if its server dies, another
+    /// server takes the delivery once the lease lapses.
+    pub fn lease(&self) -> Duration {
+        self.timeout + Duration::from_secs(5) + self.timeout / 2
+    }
+}
+
+pub struct Dispatcher {
+    store: DynStore,
+    client: WebhookClient,
+    config: DispatchConfig,
+}
+
+fn chrono_of(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
+}
+
+impl Dispatcher {
+    pub fn new(store: DynStore, config: DispatchConfig) -> anyhow::Result<Self> {
+        let client = WebhookClient::new(
+            config.timeout,
+            AddressGuard::new(config.allowed_cidrs.clone()),
+        )?;
+        Ok(Self {
+            store,
+            client,
+            config,
+        })
+    }
+
+    /// One step: claim due deliveries, send them concurrently, record each outcome.
+    /// Returns how many were handled.
+    pub async fn step(&self) -> anyhow::Result<usize> {
+        let now = time::now();
+        let lease_until = now + chrono_of(self.config.lease());
+        let claimed = self
+            .store
+            .claim_deliveries(now, lease_until, self.config.batch)
+            .await?;
+        let handled = claimed.len();
+        let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(claimed)
+            .map(|delivery| self.deliver(delivery))
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        for result in results {
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "could not record a delivery attempt");
+            }
+        }
+        Ok(handled)
+    }
+
+    /// Sends one claimed delivery and records what happened.
+    async fn deliver(&self, d: ClaimedDelivery) -> anyhow::Result<()> {
+        let now = time::now();
+        let vendor_id = d
+            .vendor_ids
+            .get(d.product_id.as_str())
+            .and_then(|v| v.as_str());
+        let body = wire::webhook_body(&d.event_type, &d.event_created, &d.data, vendor_id);
+        let body = serde_json::to_vec(&body)?;
+        let timestamp = now.timestamp();
+        let secrets: Vec<&str> = d.secrets.iter().map(String::as_str).collect();
+        let mut record = AttemptRecord {
+            delivery_id: d.delivery_id.clone(),
+            product_id: d.product_id.clone(),
+            attempt: d.attempts,
+            at: now,
+            response_code: None,
+            latency_ms: 0,
+            response_body: None,
+            error: None,
+            result: AttemptResult::GiveUp,
+            disable_if_failing_since: now - chrono::Duration::days(DISABLE_AFTER_DAYS),
+        };
+        let (Some(url), Ok(signature)) = (
+            d.webhook_url.as_deref(),
+            signing::signature_header(&secrets, &d.event_id, timestamp, &body),
+        ) else {
+            record.error = Some("the product has no webhook URL or a malformed secret".into());
+            self.store.record_attempt(&record).await?;
+            return Ok(());
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("webhook-id", HeaderValue::from_str(&d.event_id)?);
+        headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
+        headers.insert("webhook-signature", HeaderValue::from_str(&signature)?);
+        let retry_after = match self.client.post(url, headers, body).await {
+            Ok(answer) => {
+                record.response_code = Some(i32::from(answer.status));
+                record.latency_ms = answer.latency.as_millis() as i64;
+                record.response_body = Some(answer.body);
+                match answer.status {
+                    200..=299 => {
+                        record.result = AttemptResult::Delivered;
+                        self.store.record_attempt(&record).await?;
+                        return Ok(());
+                    }
+                    410 => {
+                        record.result = AttemptResult::Gone;
+                        self.store.record_attempt(&record).await?;
+                        return Ok(());
+                    }
+                    _ => answer
+                        .retry_after
+                        .and_then(|value| parse_retry_after(&value, now)),
+                }
+            }
+            Err(failure) => {
+                record.latency_ms = failure.latency.as_millis() as i64;
+                record.error = Some(failure.error);
+                None
+            }
+        };
+        record.result = match self.config.schedule.next_delay(
+            d.attempts.max(0) as usize,
+            retry_after,
+            rand::random::<f64>(),
+        ) {
+            Some(delay) => AttemptResult::Retry(time::now() + chrono_of(delay)),
+            None => AttemptResult::GiveUp,
+        };
+        self.store.record_attempt(&record).await?;
+        Ok(())
+    }
+
+    /// How long to sleep before the next step: until the next delivery falls due, at
+    /// most one sweep interval.
+    async fn idle_for(&self) -> Duration {
+        match self.store.next_due().await {
+            Ok(Some(due)) => {
+                let wait: Timestamp = due;
+                (wait - time::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(self.config.sweep)
+            }
+            _ => self.config.sweep,
+        }
+    }
+
+    /// Runs steps until `shutdown`; a step under way finishes first, so no delivery is
+    /// left half-recorded.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let wakeup = self.store.delivery_wakeup();
+        let forwarder = {
+            let store = self.store.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { store.forward_notifications(shutdown).await })
+        };
+        while !shutdown.is_cancelled() {
+            let handled = match self.step().await {
+                Ok(n) => n,
+                Err(err) => {
+                    tracing::warn!(error = %err, "delivery step failed; retrying shortly");
+                    0
+                }
+            };
+            if handled as i64 >= self.config.batch {
+                continue;
+            }
+            let idle = if handled == 0 {
+                self.idle_for().await
+            } else {
+                Duration::ZERO
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(idle) => {}
+            }
+        }
+        let _ = forwarder.await;
+    }
+}
