@@ -6,6 +6,7 @@ mod receiver;
 mod support;
 
 mod cli;
+mod crash;
 mod customers;
 mod duplicates;
 mod foundation;

@@ -33,6 +33,8 @@ pub struct Received {
 
 #[derive(Default)]
 struct Inner {
+    /// Requests begun, answered or not.
+    started: std::sync::atomic::AtomicUsize,
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<Answer>>,
     arrived: Notify,
@@ -45,6 +47,9 @@ pub struct Receiver {
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    inner
+        .started
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let answer = inner
         .script
         .lock()
@@ -89,6 +94,11 @@ impl Receiver {
     /// Queues answers for the next requests (then 200).
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
         self.inner.script.lock().unwrap().extend(answers);
+    }
+
+    /// How many requests have begun (a hanging one counts before it is answered).
+    pub fn started(&self) -> usize {
+        self.inner.started.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
