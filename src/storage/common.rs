@@ -597,11 +597,7 @@ macro_rules! sql_store {
                         sql.push(" AND d.customer_id = ").push_bind(customer.clone());
                     }
                     if let Some((created, id)) = &q.before {
-                        sql.push(" AND (d.created, d.delivery_id) < (")
-                            .push_bind(DbTime(*created))
-                            .push(", ")
-                            .push_bind(id.clone())
-                            .push(")");
+                        push_keyset_bound(&mut sql, "d.created, d.delivery_id", "<", *created, id);
                     }
                     sql.push(" ORDER BY d.created DESC, d.delivery_id DESC LIMIT ").push_bind(q.limit);
                     let rows: Vec<DeliveryRow> = sql.build_query_as().fetch_all(&self.pool).await?;
@@ -791,11 +787,7 @@ macro_rules! sql_store {
             sql.push(" AND partner_id = ").push_bind(partner.as_str());
         }
         if let Some((created, id)) = &page.after {
-            sql.push(" AND (created, account_id) > (")
-                .push_bind(DbTime(*created))
-                .push(", ")
-                .push_bind(id.as_str())
-                .push(")");
+            push_keyset_bound(&mut sql, "created, account_id", ">", *created, id.as_str());
         }
         sql.push(" ORDER BY created, account_id LIMIT ").push_bind(page.limit);
         let rows: Vec<AccountRow> = sql.build_query_as().fetch_all(&self.pool).await?;
@@ -1342,6 +1334,21 @@ macro_rules! sql_store {
                 supersede.build().execute(&mut **tx).await?;
                 super::signal_deliveries(tx).await?;
                 Ok(())
+            }
+
+            /// Adds ` AND (<columns>) <op> (<at>, <id>)`: where a keyset page starts.
+            fn push_keyset_bound(
+                sql: &mut QueryBuilder<'_, $db>,
+                columns: &str,
+                op: &str,
+                at: Timestamp,
+                id: &str,
+            ) {
+                sql.push(format!(" AND ({columns}) {op} ("))
+                    .push_bind(DbTime(at))
+                    .push(", ")
+                    .push_bind(id.to_owned())
+                    .push(")");
             }
 
             /// Every column of a customer row, in the order `push_customer_values` binds.

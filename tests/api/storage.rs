@@ -71,6 +71,7 @@ on_both_backends!(
     keys_authenticate_until_revoked,
     unique_violations_are_conflicts,
     idempotency_keys_expire_and_abandoned_claims_are_taken_over,
+    webhooks_failing_for_five_days_are_disabled,
 );
 
 async fn migrations_are_idempotent_and_ready(backend: Backend) {
@@ -356,5 +357,133 @@ async fn idempotency_keys_expire_and_abandoned_claims_are_taken_over(backend: Ba
             .await
             .unwrap(),
         1
+    );
+}
+
+async fn webhooks_failing_for_five_days_are_disabled(backend: Backend) {
+    use customer_list::domain::customer::{Customer, CustomerFields, CustomerScope, PersonName};
+    use customer_list::domain::{wire, CustomerId, EventId};
+    use customer_list::storage::{AttemptRecord, AttemptResult, NewCustomer, NewEvent};
+    let (_db, store) = store(backend).await;
+    // A product with a webhook, activated two-way, and one customer event: one delivery.
+    let p = partner();
+    store.insert_partner(&p).await.unwrap();
+    let a = account(&p.partner_id, time::now());
+    store.insert_account(&a).await.unwrap();
+    let mut m = product(None);
+    m.webhook_url =
+        Some(customer_list::domain::tenants::WebhookUrl::parse("http://127.0.0.1:9/h").unwrap());
+    store
+        .insert_product(&m, &key(Principal::Product(m.product_id.clone())), "d")
+        .await
+        .unwrap();
+    let t0 = time::now();
+    let activation = Activation {
+        account_id: a.account_id.clone(),
+        product_id: m.product_id.clone(),
+        sync: SyncMode::TwoWay,
+        created: t0,
+        updated: t0,
+    };
+    store.upsert_activation(&activation).await.unwrap();
+    let fields = CustomerFields {
+        first_name: PersonName::parse("Ada").unwrap(),
+        ..Default::default()
+    };
+    let customer = Customer::new(
+        CustomerId::generate(),
+        CustomerScope::Account(a.account_id.clone()),
+        fields,
+        false,
+        None,
+        t0,
+    );
+    let event = NewEvent {
+        event_id: EventId::generate(),
+        account_id: a.account_id.clone(),
+        customer_id: customer.customer_id.clone(),
+        kind: wire::CUSTOMER_CREATED,
+        version: 1,
+        origin: None,
+        data: wire::event_data(&customer, None),
+        created: t0,
+    };
+    let row = NewCustomer {
+        customer,
+        identifiers: Vec::new(),
+        association: None,
+        event: Some(event),
+    };
+    store.insert_customers(&[row]).await.unwrap();
+    let claimed = store
+        .claim_deliveries(t0 + Duration::seconds(1), t0 + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "the event queued one delivery");
+    let delivery_id = claimed[0].delivery_id.clone();
+    let mut attempt = 0;
+    let mut record = |at: time::Timestamp, result: AttemptResult| {
+        attempt += 1;
+        AttemptRecord {
+            delivery_id: delivery_id.clone(),
+            product_id: m.product_id.clone(),
+            attempt,
+            at,
+            response_code: Some(500),
+            latency_ms: 3,
+            response_body: None,
+            error: None,
+            result,
+            disable_if_failing_since: at - Duration::days(5),
+        }
+    };
+    let status = |store: DynStore| {
+        let id = m.product_id.clone();
+        async move { store.get_product(&id).await.unwrap().unwrap() }
+    };
+    let retry = AttemptResult::Retry(t0);
+    store
+        .record_attempt(&record(t0, retry.clone()))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&record(t0 + Duration::days(4), retry.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        status(store.clone()).await.webhook_status,
+        WebhookStatus::Enabled,
+        "four days of failure"
+    );
+    store
+        .record_attempt(&record(
+            t0 + Duration::days(5) + Duration::seconds(1),
+            retry.clone(),
+        ))
+        .await
+        .unwrap();
+    let disabled = status(store.clone()).await;
+    assert_eq!(disabled.webhook_status, WebhookStatus::Disabled);
+    assert!(disabled.webhook_disabled_reason.unwrap().contains("5 days"));
+    // A success in between resets the clock.
+    store
+        .set_webhook_status(&m.product_id, true, None, t0)
+        .await
+        .unwrap();
+    store
+        .record_attempt(&record(t0, retry.clone()))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&record(t0 + Duration::days(3), AttemptResult::Delivered))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&record(t0 + Duration::days(6), retry))
+        .await
+        .unwrap();
+    assert_eq!(
+        status(store.clone()).await.webhook_status,
+        WebhookStatus::Enabled
     );
 }
