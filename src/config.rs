@@ -46,6 +46,19 @@ pub struct Config {
     #[arg(long, env = "CUSTOMER_LIST_WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_SCHEDULE, value_parser = RetrySchedule::parse, global = true)]
     pub webhook_retry_schedule: RetrySchedule,
 
+    /// Browser origins allowed to call the API (CORS), comma-separated; empty allows none.
+    #[arg(
+        long,
+        env = "CUSTOMER_LIST_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Requests per second each API key may make (bursts of twice that are absorbed).
+    #[arg(long, env = "CUSTOMER_LIST_RATE_LIMIT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub rate_limit: u32,
+
     /// Seconds a webhook receiver has to answer.
     #[arg(long, env = "CUSTOMER_LIST_WEBHOOK_TIMEOUT", default_value_t = 15.0, value_parser = parse_timeout, global = true)]
     pub webhook_timeout: f64,
@@ -83,6 +96,8 @@ impl Config {
             webhook_allowed_cidrs: Vec::new(),
             webhook_retry_schedule: RetrySchedule::default(),
             webhook_timeout: 15.0,
+            cors_origins: Vec::new(),
+            rate_limit: 100,
         }
     }
 

@@ -33,6 +33,8 @@ pub struct ApiError {
     pub title: &'static str,
     pub detail: String,
     pub extensions: Map<String, Value>,
+    /// Response headers that go with the problem (e.g. `Retry-After`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -50,7 +52,13 @@ impl ApiError {
             title,
             detail: detail.into(),
             extensions: Map::new(),
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// Adds an extension member (e.g. `errors`, `conflict_id`).
@@ -230,6 +238,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         response
     }
 }

@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 pub struct App {
     hub: Arc<Hub>,
     dispatcher: Arc<Dispatcher>,
+    limits: Arc<http::limits::RateLimits>,
+    cors_origins: Vec<String>,
     /// Whether `run` also runs the dispatcher (`serve --no-dispatcher` says no).
     pub dispatch: bool,
     /// The admin key generated on this first start, to be shown once.
@@ -40,6 +42,8 @@ impl App {
         Ok(Self {
             hub: Arc::new(hub),
             dispatcher,
+            limits: Arc::new(http::limits::RateLimits::per_second(config.rate_limit)),
+            cors_origins: config.cors_origins.clone(),
             dispatch: true,
             generated_admin_key,
         })
@@ -55,9 +59,13 @@ impl App {
     }
 
     pub fn router(&self) -> axum::Router {
-        http::router(AppState {
-            hub: self.hub.clone(),
-        })
+        http::router(
+            AppState {
+                hub: self.hub.clone(),
+                limits: self.limits.clone(),
+            },
+            &self.cors_origins,
+        )
     }
 
     /// Serves on `listener` until `shutdown` is cancelled, then finishes in-flight
@@ -68,7 +76,11 @@ impl App {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let router = self.router();
-        let maintenance = tokio::spawn(maintain(self.hub.clone(), shutdown.clone()));
+        let maintenance = tokio::spawn(maintain(
+            self.hub.clone(),
+            self.limits.clone(),
+            shutdown.clone(),
+        ));
         let dispatcher = self
             .dispatch
             .then(|| tokio::spawn(self.dispatcher.clone().run(shutdown.clone())));
@@ -91,12 +103,17 @@ pub const EVENT_RETENTION_DAYS: i64 = 30;
 
 /// Housekeeping until `shutdown`: forgets idempotency keys past their 24 hours, and
 /// events and deliveries past their 30 days.
-async fn maintain(hub: Arc<Hub>, shutdown: CancellationToken) {
+async fn maintain(
+    hub: Arc<Hub>,
+    limits: Arc<http::limits::RateLimits>,
+    shutdown: CancellationToken,
+) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = every.tick() => {
+                limits.forget_idle();
                 let cutoff = domain::time::now()
                     - chrono::Duration::hours(http::IDEMPOTENCY_RETENTION_HOURS);
                 match hub.store().idempotency_purge(cutoff).await {

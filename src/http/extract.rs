@@ -32,7 +32,12 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|token| !token.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
         match state.hub.authenticate(presented).await? {
-            Some(principal) => Ok(Self(principal)),
+            Some(principal) => {
+                state
+                    .limits
+                    .check(&crate::domain::credentials::hash_api_key(presented))?;
+                Ok(Self(principal))
+            }
             None => Err(ApiError::unauthorized()),
         }
     }

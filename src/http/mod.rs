@@ -8,6 +8,7 @@ pub mod extract;
 mod health;
 mod idempotency;
 mod keys;
+pub mod limits;
 mod partners;
 mod products;
 mod webhooks;
@@ -29,9 +30,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
+    pub limits: Arc<limits::RateLimits>,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, cors_origins: &[String]) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         // Only the method, the route template and the request id: paths and queries
@@ -64,8 +66,13 @@ pub fn router(state: AppState) -> Router {
             idempotency::middleware,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            limits::REQUEST_TIMEOUT,
+        ))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(tower::util::option_layer(limits::cors(cors_origins)))
         .with_state(state)
 }

@@ -10,6 +10,7 @@ mod crash;
 mod customers;
 mod duplicates;
 mod foundation;
+mod operations;
 mod storage;
 mod tenancy;
 mod webhooks;

@@ -128,6 +128,9 @@ impl TestApp {
         let admin_key = random_key();
         let mut config = Config::for_database(&db.url);
         config.admin_key = Some(admin_key.clone());
+        // Tests drive the API far faster than a product would; the rate limit has a
+        // test of its own.
+        config.rate_limit = 1_000_000;
         configure(&mut config);
         let app = App::build(&config).await.expect("app builds");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
