@@ -34,6 +34,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        http::metrics::handle();
         let store = storage::connect(&config.database_url).await?;
         store.migrate().await?;
         let dispatcher = Arc::new(Dispatcher::new(store.clone(), config.dispatch())?);

@@ -132,7 +132,7 @@ impl Dispatcher {
             signing::signature_header(&secrets, &d.event_id, timestamp, &body),
         ) else {
             record.error = Some("the product has no webhook URL or a malformed secret".into());
-            self.store.record_attempt(&record).await?;
+            self.record(&record).await?;
             return Ok(());
         };
         let mut headers = HeaderMap::new();
@@ -148,12 +148,12 @@ impl Dispatcher {
                 match answer.status {
                     200..=299 => {
                         record.result = AttemptResult::Delivered;
-                        self.store.record_attempt(&record).await?;
+                        self.record(&record).await?;
                         return Ok(());
                     }
                     410 => {
                         record.result = AttemptResult::Gone;
-                        self.store.record_attempt(&record).await?;
+                        self.record(&record).await?;
                         return Ok(());
                     }
                     _ => answer
@@ -175,7 +175,22 @@ impl Dispatcher {
             Some(delay) => AttemptResult::Retry(time::now() + chrono_of(delay)),
             None => AttemptResult::GiveUp,
         };
-        self.store.record_attempt(&record).await?;
+        self.record(&record).await?;
+        Ok(())
+    }
+
+    /// Records an attempt, counting it by outcome.
+    async fn record(&self, record: &AttemptRecord) -> anyhow::Result<()> {
+        let outcome = match record.result {
+            AttemptResult::Delivered => "delivered",
+            AttemptResult::Retry(_) => "retry",
+            AttemptResult::GiveUp => "failed",
+            AttemptResult::Gone => "gone",
+        };
+        metrics::counter!("customer_list_deliveries_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("customer_list_delivery_duration_seconds")
+            .record(record.latency_ms as f64 / 1000.0);
+        self.store.record_attempt(record).await?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ mod health;
 mod idempotency;
 mod keys;
 pub mod limits;
+pub mod metrics;
 mod partners;
 mod products;
 mod webhooks;
@@ -59,12 +60,14 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .merge(customers::router())
         .merge(conflicts::router())
         .merge(webhooks::router())
+        .route("/metrics", axum::routing::get(metrics::render))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,
         ))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -55,7 +55,13 @@ macro_rules! sql_store {
                     let mut tx = super::begin_write(self).await?;
                     let outcomes = insert_customers_in(&mut tx, rows).await?;
                     tx.commit().await?;
-                    if rows.iter().any(|r| r.event.is_some()) {
+                    let written = rows
+                        .iter()
+                        .zip(&outcomes)
+                        .filter(|(r, o)| r.event.is_some() && **o == WriteOutcome::Done)
+                        .count();
+                    if written > 0 {
+                        metrics::counter!("customer_list_events_written_total").increment(written as u64);
                         self.wakeup.notify_one();
                     }
                     Ok(outcomes)
@@ -715,6 +721,20 @@ macro_rules! sql_store {
                         .collect())
                 }
 
+                async fn delivery_stats(&self) -> StoreResult<(i64, i64)> {
+                    let stats: (i64, i64) = sqlx::query_as(
+                        "SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending'), \
+                                (SELECT COUNT(*) FROM products WHERE webhook_status = 'disabled')",
+                    )
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(stats)
+                }
+
+                fn pool_stats(&self) -> (u32, usize) {
+                    (self.pool.size(), self.pool.num_idle())
+                }
+
                 async fn purge_history(&self, before: Timestamp) -> StoreResult<u64> {
                     let mut tx = super::begin_write(self).await?;
                     let mut removed = 0;
@@ -1010,6 +1030,7 @@ macro_rules! sql_store {
                 }
                 tx.commit().await?;
                 if event.is_some() {
+                    metrics::counter!("customer_list_events_written_total").increment(1);
                     wakeup.notify_one();
                 }
                 Ok(outcome)

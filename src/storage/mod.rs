@@ -495,6 +495,10 @@ pub trait Store: Send + Sync + 'static {
         after: (i64, i64),
         limit: i64,
     ) -> StoreResult<Vec<FeedEvent>>;
+    /// (pending deliveries, disabled webhooks), for metrics.
+    async fn delivery_stats(&self) -> StoreResult<(i64, i64)>;
+    /// (open connections, idle connections) of the pool(s), for metrics.
+    fn pool_stats(&self) -> (u32, usize);
     /// Forgets events and deliveries created before `before`. Returns how many rows.
     async fn purge_history(&self, before: Timestamp) -> StoreResult<u64>;
 

@@ -3,39 +3,10 @@
 //! every receiver, through the other server once the dead one's leases lapse.
 
 use crate::receiver::{Answer, Receiver};
-use crate::support::{random_key, Backend, TestDb};
+use crate::support::{random_key, start_server, Backend, TestDb};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_customer-list");
-
-async fn start_server(env: &[(&str, String)]) -> (Child, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    let mut child = cmd.spawn().expect("spawn serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("serve exited before listening");
-    })
-    .await
-    .expect("serve starts");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
-}
 
 async fn call(
     client: &reqwest::Client,
@@ -73,8 +44,8 @@ async fn a_killed_server_loses_no_delivery_postgres() {
         ),
         ("RUST_LOG", "warn".to_owned()),
     ];
-    let (victim, victim_url) = start_server(&env).await;
-    let (survivor, survivor_url) = start_server(&env).await;
+    let (victim, victim_url, _) = start_server(&env).await;
+    let (survivor, survivor_url, _) = start_server(&env).await;
     let client = reqwest::Client::new();
     let post = |path: &str, key: &str, body: Value| {
         let (url, key) = (format!("{survivor_url}{path}"), key.to_owned());

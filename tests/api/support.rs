@@ -449,3 +449,49 @@ impl Hub {
         r.body
     }
 }
+
+/// Starts the built binary's `serve` on an ephemeral port with `env` (and nothing else
+/// of the test's `CUSTOMER_LIST_*` environment). Returns the process, its base URL and
+/// everything it writes on stderr, collected as it comes.
+pub async fn start_server(
+    env: &[(&str, String)],
+) -> (
+    tokio::process::Child,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_customer-list"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CUSTOMER_LIST_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let mut child = cmd.spawn().expect("spawn serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.lock().unwrap().push(line.clone());
+            if let Some(url) = line.split("listening on ").nth(1) {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("serve exited before listening");
+    })
+    .await
+    .expect("serve starts");
+    let collected = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            collected.lock().unwrap().push(line);
+        }
+    });
+    (child, base, log)
+}
