@@ -37,6 +37,8 @@ pub enum Command {
     Dispatch,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print the OpenAPI document (as served at /openapi.json) and exit.
+    Openapi,
     /// Manage partners, accounts, products, activations and keys (prints JSON).
     Admin {
         #[command(subcommand)]
@@ -136,6 +138,10 @@ impl Cli {
                 crate::cancel_on_signal(shutdown.clone());
                 eprintln!("customer-list dispatching webhooks");
                 app.dispatcher().clone().run(shutdown).await;
+                Ok(())
+            }
+            Command::Openapi => {
+                println!("{}", crate::http::openapi_document().to_pretty_json()?);
                 Ok(())
             }
             Command::Migrate => {

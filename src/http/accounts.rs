@@ -11,22 +11,21 @@ use crate::service::keys::IssuedKey;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/accounts", post(create).get(list))
-        .route("/v1/accounts/{account_id}", get(show))
-        .route("/v1/accounts/{account_id}/keys", post(create_key))
-        .route("/v1/accounts/{account_id}/products", get(list_activations))
-        .route(
-            "/v1/accounts/{account_id}/products/{product_id}",
-            put(activate).delete(deactivate),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show))
+        .routes(routes!(create_key))
+        .routes(routes!(list_activations))
+        .routes(routes!(activate, deactivate))
 }
 
+#[utoipa::path(operation_id = "accounts_create", post, path = "/v1/accounts", tag = "accounts", request_body = crate::http::openapi::AccountInput, responses((status = 201, description = "Created", body = crate::http::openapi::Account), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -42,6 +41,7 @@ async fn create(
         .into_response())
 }
 
+#[utoipa::path(operation_id = "accounts_list", get, path = "/v1/accounts", tag = "accounts", params(("partner_id" = Option<String>, Query, description = "Partner (partner keys: their own)"), ("page_size" = Option<i64>, Query, description = "1 to 500"), ("cursor" = Option<String>, Query, description = "From the previous page")), responses((status = 200, description = "A page", body = crate::http::openapi::AccountPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -62,6 +62,7 @@ async fn list(
     })))
 }
 
+#[utoipa::path(operation_id = "accounts_show", get, path = "/v1/accounts/{account_id}", tag = "accounts", params(("account_id" = String, Path, description = "Account")), responses((status = 200, description = "The account", body = crate::http::openapi::Account), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -74,6 +75,7 @@ async fn show(
     Ok(Json(account))
 }
 
+#[utoipa::path(operation_id = "accounts_create_key", post, path = "/v1/accounts/{account_id}/keys", tag = "keys", params(("account_id" = String, Path, description = "Account")), responses((status = 201, description = "Issued", body = crate::http::openapi::IssuedKey), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn create_key(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -84,6 +86,7 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
+#[utoipa::path(operation_id = "accounts_list_activations", get, path = "/v1/accounts/{account_id}/products", tag = "accounts", params(("account_id" = String, Path, description = "Account")), responses((status = 200, description = "Activations", body = crate::http::openapi::ActivationList), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn list_activations(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -96,6 +99,7 @@ async fn list_activations(
     Ok(Json(json!({ "activations": activations })))
 }
 
+#[utoipa::path(operation_id = "accounts_activate", put, path = "/v1/accounts/{account_id}/products/{product_id}", tag = "accounts", params(("account_id" = String, Path, description = "Account"), ("product_id" = String, Path, description = "Product")), request_body = crate::http::openapi::ActivationInput, responses((status = 201, description = "Activated", body = crate::http::openapi::Activation), (status = 200, description = "Sync mode changed", body = crate::http::openapi::Activation), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn activate(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -119,6 +123,7 @@ async fn activate(
     Ok((status, Json(activation)))
 }
 
+#[utoipa::path(operation_id = "accounts_deactivate", delete, path = "/v1/accounts/{account_id}/products/{product_id}", tag = "accounts", params(("account_id" = String, Path, description = "Account"), ("product_id" = String, Path, description = "Product")), responses((status = 204, description = "Deactivated"), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn deactivate(
     State(state): State<AppState>,
     Caller(who): Caller,

@@ -11,21 +11,19 @@ use crate::storage::StoredCustomer;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/customers", post(create).get(list))
-        .route("/v1/customers/batch", post(create_batch))
-        .route("/v1/customers/associations", post(associate_many))
-        .route(
-            "/v1/customers/{customer_id}",
-            get(show).patch(update).delete(remove),
-        )
-        .route("/v1/customers/{customer_id}/vendor-id", put(set_vendor_id))
-        .route("/v1/customers/{customer_id}/merge", post(merge))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(create_batch))
+        .routes(routes!(associate_many))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(set_vendor_id))
+        .routes(routes!(merge))
 }
 
 /// A record response with its version as a strong `ETag`, for `If-Match`.
@@ -78,6 +76,7 @@ fn on_duplicate(params: &Params) -> ApiResult<OnDuplicate> {
         .unwrap_or(OnDuplicate::Conflict))
 }
 
+#[utoipa::path(operation_id = "customers_create", post, path = "/v1/customers", tag = "customers", params(("on_duplicate" = Option<String>, Query, description = "conflict (default), reject or merge")), request_body = crate::http::openapi::CustomerInput, responses((status = 201, description = "Created", body = crate::http::openapi::Customer), (status = 200, description = "Merged into the existing customer (on_duplicate=merge)", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "Idempotency key reused", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -98,6 +97,7 @@ async fn create(
     }
 }
 
+#[utoipa::path(operation_id = "customers_list", get, path = "/v1/customers", tag = "customers", params(("account_id" = Option<String>, Query, description = "Required unless the key is an account key"), ("page_size" = Option<i64>, Query, description = "1 to 500 (default 50)"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("q" = Option<String>, Query, description = "Names, email or phone"), ("sort" = Option<String>, Query, description = "created, -created, last_name, -last_name, first_name, -first_name"), ("created_after" = Option<String>, Query, description = "RFC 3339"), ("created_before" = Option<String>, Query, description = "RFC 3339"), ("updated_since" = Option<String>, Query, description = "RFC 3339"), ("tag" = Option<String>, Query, description = "A tag"), ("origin" = Option<String>, Query, description = "A product id"), ("vendor_customer_id" = Option<String>, Query, description = "The caller's own id")), responses((status = 200, description = "A page", body = crate::http::openapi::CustomerPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -116,6 +116,7 @@ async fn list(
     })))
 }
 
+#[utoipa::path(operation_id = "customers_show", get, path = "/v1/customers/{customer_id}", tag = "customers", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several")), responses((status = 200, description = "The customer or conflict record", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -126,6 +127,7 @@ async fn show(
     Ok(record_response(StatusCode::OK, &stored))
 }
 
+#[utoipa::path(operation_id = "customers_update", patch, path = "/v1/customers/{customer_id}", tag = "customers", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"), ("If-Match" = Option<String>, Header, description = "The expected version, e.g. \"3\"")), request_body = crate::http::openapi::CustomerPatch, responses((status = 200, description = "Updated (or unchanged)", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 412, description = "Version mismatch", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn update(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -142,6 +144,7 @@ async fn update(
     Ok(record_response(StatusCode::OK, &stored))
 }
 
+#[utoipa::path(operation_id = "customers_remove", delete, path = "/v1/customers/{customer_id}", tag = "customers", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"), ("If-Match" = Option<String>, Header, description = "The expected version")), responses((status = 204, description = "Deleted (a conflict record: discarded)"), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 412, description = "Version mismatch", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn remove(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -157,6 +160,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(operation_id = "customers_set_vendor_id", put, path = "/v1/customers/{customer_id}/vendor-id", tag = "customers", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several")), request_body = crate::http::openapi::VendorIdInput, responses((status = 200, description = "Associated", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn set_vendor_id(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -173,6 +177,7 @@ async fn set_vendor_id(
     Ok(record_response(StatusCode::OK, &stored))
 }
 
+#[utoipa::path(operation_id = "customers_associate_many", post, path = "/v1/customers/associations", tag = "customers", request_body = crate::http::openapi::AssociationsInput, responses((status = 200, description = "A result per item", body = crate::http::openapi::ItemResults), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "Idempotency key reused", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn associate_many(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -182,6 +187,7 @@ async fn associate_many(
     Ok(Json(json!({ "results": results })))
 }
 
+#[utoipa::path(operation_id = "customers_create_batch", post, path = "/v1/customers/batch", tag = "customers", params(("on_duplicate" = Option<String>, Query, description = "conflict (default), reject or merge")), request_body = crate::http::openapi::BatchInput, responses((status = 200, description = "A result per item", body = crate::http::openapi::ItemResults), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "Idempotency key reused", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn create_batch(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -193,6 +199,7 @@ async fn create_batch(
     Ok(Json(json!({ "results": results })))
 }
 
+#[utoipa::path(operation_id = "customers_merge", post, path = "/v1/customers/{customer_id}/merge", tag = "conflicts", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several")), request_body = crate::http::openapi::CustomerMergeInput, responses((status = 200, description = "The survivor", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn merge(
     State(state): State<AppState>,
     Caller(who): Caller,

@@ -4,16 +4,27 @@
 use super::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(super::metrics::render))
 }
 
+#[utoipa::path(operation_id = "health_healthz", get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process is alive", body = crate::http::openapi::Status)))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[utoipa::path(operation_id = "health_readyz", get, path = "/readyz", tag = "operations", security(()),
+    responses((status = 200, description = "The database answers and migrations are applied", body = crate::http::openapi::Status),
+        (status = 503, description = "Not ready", body = crate::http::openapi::Status)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let check = tokio::time::timeout(
         std::time::Duration::from_secs(2),

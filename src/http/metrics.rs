@@ -51,6 +51,8 @@ pub async fn track(req: Request, next: Next) -> Response {
     response
 }
 
+#[utoipa::path(operation_id = "metrics_render", get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn render(State(state): State<AppState>) -> Response {
     let store = state.hub.store();
     if let Ok((pending, disabled)) = store.delivery_stats().await {

@@ -10,6 +10,7 @@ mod idempotency;
 mod keys;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 mod partners;
 mod products;
 mod webhooks;
@@ -22,6 +23,9 @@ use axum::Router;
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
 
 pub use idempotency::RETENTION_HOURS as IDEMPOTENCY_RETENTION_HOURS;
 
@@ -32,6 +36,24 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub limits: Arc<limits::RateLimits>,
+}
+
+/// Every API route, each with its OpenAPI operation.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(health::router())
+        .merge(partners::router())
+        .merge(accounts::router())
+        .merge(products::router())
+        .merge(keys::router())
+        .merge(customers::router())
+        .merge(conflicts::router())
+        .merge(webhooks::router())
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
 }
 
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {
@@ -51,16 +73,8 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             .unwrap_or("");
         tracing::info_span!("request", method = %req.method(), route, request_id = id)
     });
-    Router::new()
-        .merge(health::router())
-        .merge(partners::router())
-        .merge(accounts::router())
-        .merge(products::router())
-        .merge(keys::router())
-        .merge(customers::router())
-        .merge(conflicts::router())
-        .merge(webhooks::router())
-        .route("/metrics", axum::routing::get(metrics::render))
+    let (api, document) = api_router().split_for_parts();
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(

@@ -9,16 +9,18 @@ use crate::service::products::{NewProduct, ProductPatch};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/products", post(create))
-        .route("/v1/products/{product_id}", get(show).patch(update))
-        .route("/v1/products/{product_id}/keys", post(create_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(show, update))
+        .routes(routes!(create_key))
 }
 
+#[utoipa::path(operation_id = "products_create", post, path = "/v1/products", tag = "products", request_body = crate::http::openapi::ProductInput, responses((status = 201, description = "Created, with its key and secret", body = crate::http::openapi::CreatedProduct), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -34,6 +36,7 @@ async fn create(
         .into_response())
 }
 
+#[utoipa::path(operation_id = "products_show", get, path = "/v1/products/{product_id}", tag = "products", params(("product_id" = String, Path, description = "Product")), responses((status = 200, description = "The product", body = crate::http::openapi::Product), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -46,6 +49,7 @@ async fn show(
     Ok(Json(product))
 }
 
+#[utoipa::path(operation_id = "products_update", patch, path = "/v1/products/{product_id}", tag = "products", params(("product_id" = String, Path, description = "Product")), request_body = crate::http::openapi::ProductPatch, responses((status = 200, description = "Updated", body = crate::http::openapi::Product), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn update(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -59,6 +63,7 @@ async fn update(
     Ok(Json(product))
 }
 
+#[utoipa::path(operation_id = "products_create_key", post, path = "/v1/products/{product_id}/keys", tag = "keys", params(("product_id" = String, Path, description = "Product")), responses((status = 201, description = "Issued", body = crate::http::openapi::IssuedKey), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn create_key(
     State(state): State<AppState>,
     Caller(who): Caller,

@@ -9,22 +9,21 @@ use crate::service::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
 use crate::service::webhooks::{decode_feed_cursor, decode_log_cursor};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/events", get(feed))
-        .route("/v1/products/{product_id}/deliveries", get(deliveries))
-        .route("/v1/deliveries/{delivery_id}/retry", post(retry))
-        .route("/v1/products/{product_id}/webhook/enable", post(enable))
-        .route(
-            "/v1/products/{product_id}/webhook/rotate-secret",
-            post(rotate),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(feed))
+        .routes(routes!(deliveries))
+        .routes(routes!(retry))
+        .routes(routes!(enable))
+        .routes(routes!(rotate))
 }
 
+#[utoipa::path(operation_id = "webhooks_feed", get, path = "/v1/events", tag = "webhooks", params(("after" = Option<String>, Query, description = "A next_cursor"), ("limit" = Option<i64>, Query, description = "1 to 500 (default 100)")), responses((status = 200, description = "The caller's events", body = crate::http::openapi::FeedPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn feed(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -40,6 +39,7 @@ async fn feed(
     })))
 }
 
+#[utoipa::path(operation_id = "webhooks_deliveries", get, path = "/v1/products/{product_id}/deliveries", tag = "webhooks", params(("product_id" = String, Path, description = "Product"), ("status" = Option<String>, Query, description = "pending, delivered, failed or superseded"), ("customer_id" = Option<String>, Query, description = "A customer"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("page_size" = Option<i64>, Query, description = "1 to 500")), responses((status = 200, description = "Newest first", body = crate::http::openapi::DeliveryPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn deliveries(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -77,6 +77,7 @@ async fn deliveries(
     })))
 }
 
+#[utoipa::path(operation_id = "webhooks_retry", post, path = "/v1/deliveries/{delivery_id}/retry", tag = "webhooks", params(("delivery_id" = String, Path, description = "Delivery")), responses((status = 202, description = "Due now", body = crate::http::openapi::Delivery), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn retry(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -86,6 +87,7 @@ async fn retry(
     Ok((StatusCode::ACCEPTED, Json(json!(view))))
 }
 
+#[utoipa::path(operation_id = "webhooks_enable", post, path = "/v1/products/{product_id}/webhook/enable", tag = "webhooks", params(("product_id" = String, Path, description = "Product")), responses((status = 200, description = "Enabled", body = crate::http::openapi::Product), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn enable(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -99,6 +101,7 @@ async fn enable(
     ))
 }
 
+#[utoipa::path(operation_id = "webhooks_rotate", post, path = "/v1/products/{product_id}/webhook/rotate-secret", tag = "webhooks", params(("product_id" = String, Path, description = "Product")), responses((status = 200, description = "The new secret", body = crate::http::openapi::RotatedSecret), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
 async fn rotate(
     State(state): State<AppState>,
     Caller(who): Caller,

@@ -10,6 +10,7 @@ mod crash;
 mod customers;
 mod duplicates;
 mod foundation;
+mod openapi;
 mod operations;
 mod storage;
 mod tenancy;
