@@ -10,6 +10,7 @@ mod crash;
 mod customers;
 mod duplicates;
 mod foundation;
+mod isolation;
 mod openapi;
 mod operations;
 mod storage;
