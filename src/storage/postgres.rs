@@ -18,8 +18,8 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(20)
             // A request waiting on an exhausted or unreachable database fails fast with
-            // 503 rather than hanging.
-            .acquire_timeout(Duration::from_secs(3))
+            // 503 rather than hanging (SPEC: no hangs while the database is down).
+            .acquire_timeout(Duration::from_millis(800))
             .connect_lazy_with(options);
         Ok(Self {
             pool,
