@@ -31,9 +31,12 @@ fn env(name: &str) -> String {
 
 /// A receiver that fails ~30% of deliveries (500), hangs past the timeout ~5% of the
 /// time, and records what it accepted: (contact_id, version, type, origin).
+/// One accepted webhook: (contact_id, version, type, origin).
+type Accepted = (String, i64, String, Option<String>);
+
 #[derive(Default)]
 struct Sink {
-    accepted: Mutex<Vec<(String, i64, String, Option<String>)>>,
+    accepted: Mutex<Vec<Accepted>>,
     requests: Mutex<u64>,
 }
 

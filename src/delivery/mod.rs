@@ -209,8 +209,10 @@ impl Dispatcher {
         }
     }
 
-    /// Runs steps until `shutdown`; a step under way finishes first, so no delivery is
-    /// left half-recorded.
+    /// Runs until `shutdown`, as a pipeline of the same claim → send → record: it
+    /// claims only as many deliveries as it has free sending slots, and claims again as
+    /// soon as one frees, so a slow receiver holds one slot, never the others. On
+    /// shutdown, deliveries in flight finish and are recorded first.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let wakeup = self.store.delivery_wakeup();
         let forwarder = {
@@ -218,28 +220,65 @@ impl Dispatcher {
             let shutdown = shutdown.clone();
             tokio::spawn(async move { store.forward_notifications(shutdown).await })
         };
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency));
+        let mut in_flight = tokio::task::JoinSet::new();
         while !shutdown.is_cancelled() {
-            let handled = match self.step().await {
-                Ok(n) => n,
+            while in_flight.try_join_next().is_some() {}
+            let free = slots.available_permits() as i64;
+            let claimed = if free == 0 {
+                Ok(Vec::new())
+            } else {
+                let now = time::now();
+                let lease_until = now + chrono_of(self.config.lease());
+                self.store
+                    .claim_deliveries(now, lease_until, free.min(self.config.batch))
+                    .await
+            };
+            let claimed = match claimed {
+                Ok(claimed) => claimed,
                 Err(err) => {
-                    tracing::warn!(error = %err, "delivery step failed; retrying shortly");
-                    0
+                    tracing::warn!(error = %err, "claiming deliveries failed; retrying shortly");
+                    Vec::new()
                 }
             };
-            if handled as i64 >= self.config.batch {
+            let full = !claimed.is_empty() && claimed.len() as i64 >= free.min(self.config.batch);
+            for delivery in claimed {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let this = self.clone();
+                in_flight.spawn(async move {
+                    if let Err(err) = this.deliver(delivery).await {
+                        tracing::warn!(error = %err, "could not record a delivery attempt");
+                    }
+                    drop(slot);
+                });
+            }
+            if full && slots.available_permits() > 0 {
                 continue;
             }
-            let idle = if handled == 0 {
-                self.idle_for().await
+            let wait_for_slot = full || free == 0;
+            let idle = if wait_for_slot {
+                Duration::from_secs(1)
             } else {
-                Duration::ZERO
+                self.idle_for().await
             };
+            let freed = slots.clone();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(idle) => {}
+                // A slot freed while all were busy: there may be more to claim.
+                _ = async move {
+                    if wait_for_slot {
+                        let _ = freed.acquire().await;
+                    } else {
+                        std::future::pending::<()>().await
+                    }
+                } => {}
             }
         }
+        while in_flight.join_next().await.is_some() {}
         let _ = forwarder.await;
     }
 }
