@@ -111,6 +111,7 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub db: TestDb,
     pub backend: Backend,
+    pub dispatcher: std::sync::Arc<customer_list::delivery::Dispatcher>,
 }
 
 pub fn random_key() -> String {
@@ -124,6 +125,19 @@ impl TestApp {
 
     /// Spawns the app with a configuration changed by `configure`.
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_full(backend, configure, true).await
+    }
+
+    /// The app without its background dispatcher: tests drive `Dispatcher::step`.
+    pub async fn spawn_manual(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_full(backend, configure, false).await
+    }
+
+    async fn spawn_full(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+        dispatch: bool,
+    ) -> Self {
         let db = TestDb::new(backend).await;
         let admin_key = random_key();
         let mut config = Config::for_database(&db.url);
@@ -132,7 +146,9 @@ impl TestApp {
         // test of its own.
         config.rate_limit = 1_000_000;
         configure(&mut config);
-        let app = App::build(&config).await.expect("app builds");
+        let mut app = App::build(&config).await.expect("app builds");
+        app.dispatch = dispatch;
+        let dispatcher = app.dispatcher().clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -145,6 +161,7 @@ impl TestApp {
             server: Some(server),
             db,
             backend,
+            dispatcher,
         }
     }
 

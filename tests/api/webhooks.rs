@@ -119,6 +119,7 @@ on_both_backends!(
     the_feed_pages_the_products_events,
     rotated_secrets_sign_with_both,
     create_to_receipt_latency,
+    the_dispatcher_step_claims_sends_and_records,
 );
 
 async fn changes_fan_out_signed_to_every_other_two_way_product(backend: Backend) {
@@ -653,4 +654,67 @@ async fn create_to_receipt_latency(backend: Backend) {
     let (p50, p99) = (latencies[499], latencies[989]);
     eprintln!("create-to-receipt over 1000 events on {backend:?}: p50 {p50:?}, p99 {p99:?}");
     assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
+}
+
+/// `Dispatcher::step` driven by hand: nothing is sent until a step runs; one step claims,
+/// sends and records; a second finds nothing due.
+async fn the_dispatcher_step_claims_sends_and_records(backend: Backend) {
+    let app = TestApp::spawn_manual(backend, |config| {
+        config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let partner = app.create_partner().await;
+    let account = app.create_account(&partner).await;
+    let receiver = Receiver::start().await;
+    let writer = app.create_product(None).await;
+    let reader = app
+        .post(
+            "/v1/products",
+            &app.admin_key,
+            json!({"name": "r", "webhook_url": receiver.url}),
+        )
+        .await;
+    for p in [
+        writer["product_id"].as_str().unwrap(),
+        reader.body["product_id"].as_str().unwrap(),
+    ] {
+        app.activate(&account, p, "two_way").await;
+    }
+    let key = writer["api_key"].as_str().unwrap();
+    for name in ["Ada", "Bob"] {
+        app.post(
+            "/v1/customers",
+            key,
+            json!({"account_id": account, "first_name": name}),
+        )
+        .await
+        .expect(201);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "nothing is sent without a step"
+    );
+    assert_eq!(app.dispatcher.step().await.unwrap(), 2);
+    assert_eq!(receiver.received().len(), 2);
+    assert_eq!(
+        app.dispatcher.step().await.unwrap(),
+        0,
+        "nothing left to claim"
+    );
+    receiver.assert_all_signed(reader.body["webhook_secret"].as_str().unwrap());
+    let log = app
+        .get(
+            &format!(
+                "/v1/products/{}/deliveries",
+                reader.body["product_id"].as_str().unwrap()
+            ),
+            &app.admin_key,
+        )
+        .await;
+    assert!(log.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["status"] == "delivered"));
 }
