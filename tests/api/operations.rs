@@ -1,8 +1,7 @@
 //! SPEC section 8 over HTTP: rate limits, CORS, metrics and logs.
 
 use crate::on_both_backends;
-use crate::receiver::Receiver;
-use crate::support::{random_key, start_server, Backend, TestApp, TestDb};
+use crate::support::{random_key, start_server, Backend, Pair, TestApp, TestDb};
 use serde_json::json;
 use std::time::Duration;
 
@@ -115,24 +114,13 @@ async fn metrics_move_with_requests_and_deliveries(backend: Backend) {
         r.text().await.unwrap()
     };
     let before = scrape().await;
-    let partner = app.create_partner().await;
-    let account = app.create_account(&partner).await;
-    let receiver = Receiver::start().await;
-    let writer = app.create_product(None).await;
-    let reader = app
-        .post(
-            "/v1/products",
-            &app.admin_key,
-            json!({"name": "r", "webhook_url": receiver.url}),
-        )
-        .await;
-    for p in [
-        writer["product_id"].as_str().unwrap(),
-        reader.body["product_id"].as_str().unwrap(),
-    ] {
-        app.activate(&account, p, "two_way").await;
-    }
-    let key = writer["api_key"].as_str().unwrap();
+    let Pair {
+        account,
+        writer_key,
+        reader: _,
+        receiver,
+    } = app.writer_and_reader().await;
+    let key = writer_key.as_str();
     app.post(
         "/v1/customers",
         key,

@@ -512,3 +512,42 @@ pub async fn start_server(
     });
     (child, base, log)
 }
+
+/// Two products activated two-way on a new account: one that writes, and one whose
+/// webhook is a test receiver.
+pub struct Pair {
+    pub account: String,
+    pub writer_key: String,
+    /// The reader's creation response (with `product_id` and `webhook_secret`).
+    pub reader: Value,
+    pub receiver: crate::receiver::Receiver,
+}
+
+impl TestApp {
+    pub async fn writer_and_reader(&self) -> Pair {
+        let partner = self.create_partner().await;
+        let account = self.create_account(&partner).await;
+        let receiver = crate::receiver::Receiver::start().await;
+        let writer = self.create_product(None).await;
+        let reader = self
+            .post(
+                "/v1/products",
+                &self.admin_key,
+                json!({"name": "reader", "webhook_url": receiver.url}),
+            )
+            .await;
+        reader.expect(201);
+        for p in [
+            writer["product_id"].as_str().unwrap(),
+            reader.body["product_id"].as_str().unwrap(),
+        ] {
+            self.activate(&account, p, "two_way").await;
+        }
+        Pair {
+            account,
+            writer_key: writer["api_key"].as_str().unwrap().to_owned(),
+            reader: reader.body,
+            receiver,
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use crate::on_both_backends;
 use crate::receiver::{Answer, Received, Receiver};
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, Pair, TestApp};
 use customer_list::delivery::schedule::RetrySchedule;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -663,24 +663,13 @@ async fn the_dispatcher_step_claims_sends_and_records(backend: Backend) {
         config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
-    let partner = app.create_partner().await;
-    let account = app.create_account(&partner).await;
-    let receiver = Receiver::start().await;
-    let writer = app.create_product(None).await;
-    let reader = app
-        .post(
-            "/v1/products",
-            &app.admin_key,
-            json!({"name": "r", "webhook_url": receiver.url}),
-        )
-        .await;
-    for p in [
-        writer["product_id"].as_str().unwrap(),
-        reader.body["product_id"].as_str().unwrap(),
-    ] {
-        app.activate(&account, p, "two_way").await;
-    }
-    let key = writer["api_key"].as_str().unwrap();
+    let Pair {
+        account,
+        writer_key,
+        reader,
+        receiver,
+    } = app.writer_and_reader().await;
+    let key = writer_key.as_str();
     for name in ["Ada", "Bob"] {
         app.post(
             "/v1/customers",
@@ -702,12 +691,12 @@ async fn the_dispatcher_step_claims_sends_and_records(backend: Backend) {
         0,
         "nothing left to claim"
     );
-    receiver.assert_all_signed(reader.body["webhook_secret"].as_str().unwrap());
+    receiver.assert_all_signed(reader["webhook_secret"].as_str().unwrap());
     let log = app
         .get(
             &format!(
                 "/v1/products/{}/deliveries",
-                reader.body["product_id"].as_str().unwrap()
+                reader["product_id"].as_str().unwrap()
             ),
             &app.admin_key,
         )
