@@ -74,7 +74,30 @@ pub struct Matched {
 
 #[derive(ToSchema)]
 pub struct PartnerInput {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupePolicy {
+    EmailOrPhone,
+    Email,
+    None,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sync {
+    TwoWay,
+    OneWay,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prefer {
+    Existing,
+    Incoming,
 }
 
 #[derive(ToSchema)]
@@ -87,11 +110,13 @@ pub struct Partner {
 #[derive(ToSchema)]
 pub struct AccountInput {
     partner_id: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// ISO 3166 alpha-2; reads national phone numbers. Default `US`.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     default_region: Option<String>,
-    /// `email_or_phone` (default), `email` or `none`.
-    dedupe_policy: Option<String>,
+    /// Default `email_or_phone`.
+    dedupe_policy: Option<DedupePolicy>,
 }
 
 #[derive(ToSchema)]
@@ -114,6 +139,7 @@ pub struct AccountPage {
 
 #[derive(ToSchema)]
 pub struct ProductInput {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     partner_id: Option<String>,
     webhook_url: Option<String>,
@@ -157,8 +183,7 @@ pub struct CreatedProduct {
 
 #[derive(ToSchema)]
 pub struct ActivationInput {
-    /// `two_way` or `one_way`.
-    sync: String,
+    sync: Sync,
 }
 
 #[derive(ToSchema)]
@@ -200,14 +225,22 @@ pub struct CustomerInput {
     /// The caller's own id (its `vendor_customer_id`); product keys only.
     id: Option<String>,
     account_id: Option<String>,
+    #[schema(max_length = 100, pattern = "^[^,;]*$")]
     first_name: Option<String>,
+    #[schema(max_length = 100, pattern = "^[^,;]*$")]
     last_name: Option<String>,
     email: Option<OneOrMany>,
     phone: Option<OneOrMany>,
+    #[schema(max_length = 200)]
     address: Option<String>,
+    #[schema(max_length = 200)]
     city: Option<String>,
+    #[schema(max_length = 200)]
     state: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     country: Option<String>,
+    #[schema(max_items = 50)]
     tags: Option<Vec<String>>,
     permission_to_contact: Option<bool>,
 }
@@ -215,14 +248,22 @@ pub struct CustomerInput {
 /// A JSON merge patch: absent keeps, `null` clears.
 #[derive(ToSchema)]
 pub struct CustomerPatch {
+    #[schema(max_length = 100, pattern = "^[^,;]*$")]
     first_name: Option<String>,
+    #[schema(max_length = 100, pattern = "^[^,;]*$")]
     last_name: Option<String>,
     email: Option<OneOrMany>,
     phone: Option<OneOrMany>,
+    #[schema(max_length = 200)]
     address: Option<String>,
+    #[schema(max_length = 200)]
     city: Option<String>,
+    #[schema(max_length = 200)]
     state: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     country: Option<String>,
+    #[schema(max_items = 50)]
     tags: Option<Vec<String>>,
     permission_to_contact: Option<bool>,
 }
@@ -275,6 +316,7 @@ pub struct ConflictPage {
 
 #[derive(ToSchema)]
 pub struct BatchInput {
+    #[schema(min_items = 1, max_items = 500)]
     customers: Vec<CustomerInput>,
 }
 
@@ -304,6 +346,7 @@ pub struct AssociationInput {
 
 #[derive(ToSchema)]
 pub struct AssociationsInput {
+    #[schema(min_items = 1, max_items = 500)]
     associations: Vec<AssociationInput>,
 }
 
@@ -314,8 +357,8 @@ pub struct CustomerMergeInput {
 
 #[derive(ToSchema)]
 pub struct ConflictMergeInput {
-    /// `existing` (default) or `incoming`.
-    prefer: Option<String>,
+    /// Default `existing`.
+    prefer: Option<Prefer>,
     dry_run: Option<bool>,
 }
 

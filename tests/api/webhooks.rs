@@ -292,13 +292,15 @@ async fn gone_disables_and_the_feed_keeps_events(backend: Backend) {
         .unwrap()
         .contains("410"));
     hub.create("a", json!({"first_name": "Bob"})).await;
-    let feed = hub.app.get("/v1/events", &b.key).await;
-    feed.expect(200);
-    assert_eq!(
-        feed.body["events"].as_array().unwrap().len(),
-        2,
-        "a disabled webhook keeps its events in the feed"
-    );
+    // On Postgres an event shows in the feed once every older transaction has ended,
+    // so it may take a moment.
+    hub.app
+        .wait_for(WAIT, || async {
+            let feed = hub.app.get("/v1/events", &b.key).await;
+            feed.expect(200);
+            (feed.body["events"].as_array().unwrap().len() == 2).then_some(())
+        })
+        .await; // a disabled webhook keeps its events in the feed
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         b.receiver.received().len(),
@@ -525,6 +527,13 @@ async fn the_feed_pages_the_products_events(backend: Backend) {
     let b = hub.p("b");
     let got = b.receiver.wait_until(WAIT, |r| r.len() >= 5).await;
     let mut events = Vec::new();
+    // Wait until the feed shows all five (see above), then page through it.
+    hub.app
+        .wait_for(WAIT, || async {
+            let feed = hub.app.get("/v1/events?limit=100", &b.key).await;
+            (feed.body["events"].as_array().unwrap().len() == 5).then_some(())
+        })
+        .await;
     let mut path = "/v1/events?limit=2".to_owned();
     loop {
         let page = hub.app.get(&path, &b.key).await;
