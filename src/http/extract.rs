@@ -13,29 +13,28 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
+/// The API key of `Authorization: Bearer <key>`, if any.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The authenticated caller. Fails with `401` for a missing, malformed, unknown or
-/// revoked key.
+/// revoked key, and with `429` over the key's rate limit.
 pub struct Caller(pub Principal);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|token| !token.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
-        match state.hub.authenticate(presented).await? {
+        let presented = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        // The digest both finds the key and names its rate-limit bucket.
+        let digest = crate::domain::credentials::hash_api_key(presented);
+        match state.hub.authenticate(&digest).await? {
             Some(principal) => {
-                state
-                    .limits
-                    .check(&crate::domain::credentials::hash_api_key(presented))?;
+                state.limits.check(&digest)?;
                 Ok(Self(principal))
             }
             None => Err(ApiError::unauthorized()),

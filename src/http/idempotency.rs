@@ -37,12 +37,6 @@ fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
     Ok(key.to_owned())
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 fn reused() -> Response {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -94,7 +88,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         Err(err) => return err.into_response(),
     };
     // Unauthenticated requests are refused by the handler; nothing to remember.
-    let Some(principal) = bearer(&req).map(hash_api_key) else {
+    let Some(principal) = super::extract::bearer_token(req.headers()).map(hash_api_key) else {
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();

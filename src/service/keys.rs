@@ -52,9 +52,10 @@ impl From<&Principal> for Subject {
 }
 
 impl Hub {
-    /// Resolves a presented bearer key to its principal; `None` when unknown or revoked.
-    pub async fn authenticate(&self, presented: &str) -> ApiResult<Option<Principal>> {
-        let key = self.store.find_active_key(&hash_api_key(presented)).await?;
+    /// Resolves a presented key, by its digest (`hash_api_key`), to its principal;
+    /// `None` when unknown or revoked.
+    pub async fn authenticate(&self, digest: &str) -> ApiResult<Option<Principal>> {
+        let key = self.store.find_active_key(digest).await?;
         Ok(key.map(|k| k.principal))
     }
 
