@@ -263,30 +263,18 @@ async fn updates_merge_patch_version_and_if_match(backend: Backend) {
     assert_eq!(same.body["origins"], r.body["origins"]);
 
     // If-Match.
+    let body = json!({"first_name": "Augusta"});
     let stale = hub
         .app
-        .client
-        .patch(format!("{}{path}", hub.app.base))
-        .bearer_auth(hub.key("a"))
-        .header("if-match", "\"1\"")
-        .json(&json!({"first_name": "Augusta"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stale.status(), 412);
-    let body: Value = stale.json().await.unwrap();
-    assert_eq!(body["code"], "precondition_failed");
+        .patch_if_match(&path, hub.key("a"), "\"1\"", body.clone())
+        .await;
+    assert_eq!(stale.status, 412);
+    assert_eq!(stale.body["code"], "precondition_failed");
     let fresh = hub
         .app
-        .client
-        .patch(format!("{}{path}", hub.app.base))
-        .bearer_auth(hub.key("a"))
-        .header("if-match", "\"2\"")
-        .json(&json!({"first_name": "Augusta"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fresh.status(), 200);
+        .patch_if_match(&path, hub.key("a"), "\"2\"", body)
+        .await;
+    assert_eq!(fresh.status, 200);
 
     // Clearing every identifying field is refused; unknown and fixed fields too.
     let fields = hub

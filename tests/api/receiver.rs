@@ -96,6 +96,11 @@ impl Receiver {
         self.inner.script.lock().unwrap().extend(answers);
     }
 
+    /// Drops the answers not used yet: from now on every request gets 200.
+    pub fn clear_script(&self) {
+        self.inner.script.lock().unwrap().clear();
+    }
+
     /// How many requests have begun (a hanging one counts before it is answered).
     pub fn started(&self) -> usize {
         self.inner.started.load(std::sync::atomic::Ordering::SeqCst)

@@ -395,6 +395,17 @@ impl TestApp {
         self.call(Method::PATCH, path, Some(key), Some(body)).await
     }
 
+    /// A `PATCH` conditional on `If-Match: <if_match>`.
+    pub async fn patch_if_match(&self, path: &str, key: &str, if_match: &str, body: Value) -> Resp {
+        let req = self
+            .client
+            .patch(format!("{}{}", self.base, path))
+            .bearer_auth(key)
+            .header("if-match", if_match)
+            .json(&body);
+        Resp::from(req.send().await.expect("request sent")).await
+    }
+
     pub async fn delete(&self, path: &str, key: &str) -> Resp {
         self.call(Method::DELETE, path, Some(key), None).await
     }

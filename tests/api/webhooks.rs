@@ -399,9 +399,9 @@ async fn slow_receivers_are_cut_at_the_timeout(backend: Backend) {
 async fn deliveries_arrive_in_version_order_with_coalescing(backend: Backend) {
     let hub = fanout(backend).await;
     let b = hub.p("b");
-    // B is down for a while: every request fails until the script runs out.
+    // B is down while the 20 updates are made: every request fails until it is back.
     b.receiver
-        .script(std::iter::repeat_n(Answer::Status(503), 3));
+        .script(std::iter::repeat_n(Answer::Status(503), 10_000));
     let c = hub.create("a", json!({"first_name": "V1"})).await;
     let path = format!("/v1/customers/{}", c["customer_id"].as_str().unwrap());
     for v in 2..=21 {
@@ -414,6 +414,7 @@ async fn deliveries_arrive_in_version_order_with_coalescing(backend: Backend) {
             .await
             .expect(200);
     }
+    b.receiver.clear_script();
     let got = b
         .receiver
         .wait_until(WAIT, |r| {
