@@ -161,8 +161,9 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "Service unavailable",
-            "the database is unreachable; try again shortly",
+            "the database is busy or unreachable; try again shortly",
         )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
     }
 
     /// An unexpected failure: the cause is logged here, the client sees only an id-less

@@ -449,7 +449,7 @@ macro_rules! sql_store {
                                  AND o.lease_until >= $1 AND o.delivery_id <> d.delivery_id) \
                            ORDER BY d.next_attempt LIMIT $3{}) \
                          RETURNING delivery_id",
-                        super::CLAIM_LOCK
+                        super::SKIP_LOCKED_DELIVERIES
                     );
                     let claimed: Vec<String> = sqlx::query_scalar(&sql)
                         .bind(DbTime(now))
@@ -1338,20 +1338,27 @@ macro_rules! sql_store {
                     return Ok(());
                 }
                 let mut supersede = QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'superseded', updated = ");
+                // Rows a dispatcher holds are skipped, not waited for: its claim supersedes
+                // them itself, and a stale pending row is never claimed while a newer one
+                // is pending.
                 supersede
                     .push_bind(DbTime(now))
-                    .push(" WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ")
+                    .push(
+                        " WHERE delivery_id IN (SELECT d.delivery_id FROM deliveries d \
+                         WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until < ",
+                    )
                     .push_bind(DbTime(now))
-                    .push(") AND customer_id IN (SELECT customer_id FROM events WHERE event_id IN (");
+                    .push(") AND d.customer_id IN (SELECT customer_id FROM events WHERE event_id IN (");
                 let mut ids = supersede.separated(", ");
                 for id in event_ids {
                     ids.push_bind(*id);
                 }
                 supersede.push(
-                    ")) AND EXISTS (SELECT 1 FROM deliveries n WHERE n.product_id = deliveries.product_id \
-                     AND n.customer_id = deliveries.customer_id AND n.status = 'pending' \
-                     AND n.version > deliveries.version)",
+                    ")) AND EXISTS (SELECT 1 FROM deliveries n WHERE n.product_id = d.product_id \
+                     AND n.customer_id = d.customer_id AND n.status = 'pending' \
+                     AND n.version > d.version)",
                 );
+                supersede.push(super::SKIP_LOCKED_DELIVERIES).push(")");
                 supersede.build().execute(&mut **tx).await?;
                 super::signal_deliveries(tx).await?;
                 Ok(())

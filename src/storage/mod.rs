@@ -52,9 +52,14 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// SQLite's SQLITE_BUSY / SQLITE_LOCKED, and Postgres' "cannot connect now" family.
+/// Transient refusals worth a retry by the caller: SQLite's SQLITE_BUSY /
+/// SQLITE_LOCKED, Postgres' "cannot connect now" family, and a transaction Postgres
+/// aborted to break a deadlock or a serialization conflict (or a lock wait timed out).
 fn is_busy(code: Option<&str>) -> bool {
-    matches!(code, Some("5" | "6" | "517" | "57P01" | "57P03"))
+    matches!(
+        code,
+        Some("5" | "6" | "517" | "57P01" | "57P03" | "40P01" | "40001" | "55P03")
+    )
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {

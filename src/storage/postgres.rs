@@ -62,8 +62,10 @@ fn push_json_array_contains(
 /// Locks the customer row read for a change (writers of one customer queue).
 const LOCK_CUSTOMER_ROW: &str = " FOR UPDATE OF c";
 
-/// Claims skip rows another dispatcher holds, so servers share the work.
-const CLAIM_LOCK: &str = " FOR UPDATE OF d SKIP LOCKED";
+/// Locks the selected delivery rows (alias `d`), skipping rows another transaction
+/// holds: dispatchers share the work, and a writer superseding old deliveries never
+/// waits on a dispatcher (which could wait on the writer: a deadlock).
+const SKIP_LOCKED_DELIVERIES: &str = " FOR UPDATE OF d SKIP LOCKED";
 
 /// Only events of transactions older than every running one: no later commit can add
 /// an event before them, so a feed reader's cursor never skips one.

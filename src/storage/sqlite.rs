@@ -82,8 +82,8 @@ fn push_json_array_contains(
 /// SQLite needs no row lock: `BEGIN IMMEDIATE` already holds the database's write lock.
 const LOCK_CUSTOMER_ROW: &str = "";
 
-/// One process owns dispatch on SQLite: no row locks to skip.
-const CLAIM_LOCK: &str = "";
+/// One writer at a time on SQLite: no row locks to skip.
+const SKIP_LOCKED_DELIVERIES: &str = "";
 
 /// Writers are serialized, so seq order is commit order: every event is visible.
 const FEED_VISIBLE: &str = "";
