@@ -26,12 +26,27 @@ impl AddressGuard {
     pub fn permits(&self, ip: IpAddr) -> bool {
         is_public(ip) || self.allowed.iter().any(|net| net.contains(&ip))
     }
+
+    /// Refuses URLs without a host or whose literal IP is not permitted (names are
+    /// checked when resolved, by the client's resolver).
+    pub fn check_url(&self, url: &url::Url) -> Result<(), String> {
+        let ip = match url.host() {
+            None => return Err("the webhook URL has no host".into()),
+            Some(url::Host::Domain(_)) => return Ok(()),
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        };
+        if self.permits(ip) {
+            Ok(())
+        } else {
+            Err(format!("{ip} is not an address webhooks may reach"))
+        }
+    }
 }
 
-/// Whether an address is publicly routable: not private, loopback, link-local, shared
-/// (CGNAT), unspecified, multicast, broadcast, documentation or other reserved space.
-pub fn is_public(ip: IpAddr) -> bool {
-    const V4: &[&str] = &[
+/// Address ranges that are not publicly routable (RFC 6890 special-purpose registries).
+static NON_PUBLIC: std::sync::LazyLock<Vec<IpNet>> = std::sync::LazyLock::new(|| {
+    [
         "0.0.0.0/8",
         "10.0.0.0/8",
         "100.64.0.0/10",
@@ -47,32 +62,47 @@ pub fn is_public(ip: IpAddr) -> bool {
         "203.0.113.0/24",
         "224.0.0.0/4",
         "240.0.0.0/4",
-    ];
-    const V6: &[&str] = &[
-        "::/128",
-        "::1/128",
+        "::/96",
         "64:ff9b:1::/48",
         "100::/64",
         "2001::/23",
         "2001:db8::/32",
         "fc00::/7",
         "fe80::/10",
+        "fec0::/10",
         "ff00::/8",
-    ];
-    match ip {
-        IpAddr::V4(v4) => !V4
-            .iter()
-            .filter_map(|n| n.parse::<IpNet>().ok())
-            .any(|net| net.contains(&IpAddr::V4(v4))),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            !V6.iter()
-                .filter_map(|n| n.parse::<IpNet>().ok())
-                .any(|net| net.contains(&IpAddr::V6(v6)))
+    ]
+    .iter()
+    .filter_map(|net| net.parse().ok())
+    .collect()
+});
+
+/// Whether an address is publicly routable: not private, loopback, link-local, shared
+/// (CGNAT), unspecified, multicast, broadcast, documentation or other reserved space.
+/// IPv6 forms that carry an IPv4 address (mapped `::ffff:0:0/96`, NAT64 `64:ff9b::/96`,
+/// 6to4 `2002::/16`) are judged by the IPv4 address they reach.
+pub fn is_public(ip: IpAddr) -> bool {
+    if let IpAddr::V6(v6) = ip {
+        if let Some(v4) = embedded_ipv4(v6) {
+            return is_public(IpAddr::V4(v4));
         }
     }
+    !NON_PUBLIC.iter().any(|net| net.contains(&ip))
+}
+
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let from = |hi: u16, lo: u16| std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(from(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return Some(from(s[1], s[2]));
+    }
+    None
 }
 
 /// Resolves names, then keeps only the addresses the guard permits.
@@ -136,21 +166,6 @@ impl WebhookClient {
         Ok(Self { http, guard })
     }
 
-    /// Refuses URLs whose literal IP the guard does not permit (names are checked when
-    /// resolved).
-    pub fn check_url(&self, url: &reqwest::Url) -> Result<(), String> {
-        match url.host() {
-            Some(url::Host::Ipv4(ip)) if !self.guard.permits(IpAddr::V4(ip)) => {
-                Err(format!("{ip} is not an address webhooks may reach"))
-            }
-            Some(url::Host::Ipv6(ip)) if !self.guard.permits(IpAddr::V6(ip)) => {
-                Err(format!("{ip} is not an address webhooks may reach"))
-            }
-            None => Err("the webhook URL has no host".into()),
-            _ => Ok(()),
-        }
-    }
-
     /// POSTs `body` with `headers`; reads at most 4 KB of the answer.
     pub async fn post(
         &self,
@@ -167,7 +182,7 @@ impl WebhookClient {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(fail("webhook URLs are http or https".into()));
         }
-        self.check_url(&url).map_err(fail)?;
+        self.guard.check_url(&url).map_err(fail)?;
         let response = self
             .http
             .post(url)
@@ -234,11 +249,21 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "fec0::1",
             "224.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -22,6 +22,22 @@ use tokio_util::sync::CancellationToken;
 /// A webhook failing this long without a success is disabled.
 pub const DISABLE_AFTER_DAYS: i64 = 5;
 
+/// Attempts written per transaction at most.
+const RECORD_BATCH: usize = 256;
+
+/// How often to look again when deliveries are due but none can be claimed.
+const BLOCKED_POLL: Duration = Duration::from_millis(100);
+
+/// The Standard Webhooks headers of one delivery (`None` if a value cannot be a header).
+fn webhook_headers(event_id: &str, timestamp: i64, signature: &str) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("webhook-id", HeaderValue::from_str(event_id).ok()?);
+    headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
+    headers.insert("webhook-signature", HeaderValue::from_str(signature).ok()?);
+    Some(headers)
+}
+
 #[derive(Clone, Debug)]
 pub struct DispatchConfig {
     pub schedule: RetrySchedule,
@@ -91,28 +107,25 @@ impl Dispatcher {
             .claim_deliveries(now, lease_until, self.config.batch)
             .await?;
         let handled = claimed.len();
-        let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(claimed)
+        let records: Vec<AttemptRecord> = futures_util::stream::iter(claimed)
             .map(|delivery| self.deliver(delivery))
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
-        for result in results {
-            if let Err(err) = result {
-                tracing::warn!(error = %err, "could not record a delivery attempt");
-            }
-        }
+        self.record(&records).await?;
         Ok(handled)
     }
 
-    /// Sends one claimed delivery and records what happened.
-    async fn deliver(&self, d: ClaimedDelivery) -> anyhow::Result<()> {
+    /// Sends one claimed delivery; returns what happened, to be recorded.
+    async fn deliver(&self, d: ClaimedDelivery) -> AttemptRecord {
         let now = time::now();
         let vendor_id = d
             .vendor_ids
             .get(d.product_id.as_str())
             .and_then(|v| v.as_str());
         let body = wire::webhook_body(&d.event_type, &d.event_created, &d.data, vendor_id);
-        let body = serde_json::to_vec(&body)?;
+        // A JSON value always serializes.
+        let body = serde_json::to_vec(&body).unwrap_or_default();
         let timestamp = now.timestamp();
         let secrets: Vec<&str> = d.secrets.iter().map(String::as_str).collect();
         let mut record = AttemptRecord {
@@ -127,19 +140,17 @@ impl Dispatcher {
             result: AttemptResult::GiveUp,
             disable_if_failing_since: now - chrono::Duration::days(DISABLE_AFTER_DAYS),
         };
-        let (Some(url), Ok(signature)) = (
+        let headers = match (
             d.webhook_url.as_deref(),
             signing::signature_header(&secrets, &d.event_id, timestamp, &body),
-        ) else {
-            record.error = Some("the product has no webhook URL or a malformed secret".into());
-            self.record(&record).await?;
-            return Ok(());
+        ) {
+            (Some(_), Ok(signature)) => webhook_headers(&d.event_id, timestamp, &signature),
+            _ => None,
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert("webhook-id", HeaderValue::from_str(&d.event_id)?);
-        headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
-        headers.insert("webhook-signature", HeaderValue::from_str(&signature)?);
+        let (Some(url), Some(headers)) = (d.webhook_url.as_deref(), headers) else {
+            record.error = Some("the product has no webhook URL or a malformed secret".into());
+            return record;
+        };
         let retry_after = match self.client.post(url, headers, body).await {
             Ok(answer) => {
                 record.response_code = Some(i32::from(answer.status));
@@ -148,13 +159,11 @@ impl Dispatcher {
                 match answer.status {
                     200..=299 => {
                         record.result = AttemptResult::Delivered;
-                        self.record(&record).await?;
-                        return Ok(());
+                        return record;
                     }
                     410 => {
                         record.result = AttemptResult::Gone;
-                        self.record(&record).await?;
-                        return Ok(());
+                        return record;
                     }
                     _ => answer
                         .retry_after
@@ -175,23 +184,47 @@ impl Dispatcher {
             Some(delay) => AttemptResult::Retry(time::now() + chrono_of(delay)),
             None => AttemptResult::GiveUp,
         };
-        self.record(&record).await?;
+        record
+    }
+
+    /// Records attempts in one transaction, counting them by outcome. Recording frees
+    /// the (product, customer) pairs for their next version: the loop is woken.
+    async fn record(&self, records: &[AttemptRecord]) -> anyhow::Result<()> {
+        for record in records {
+            let outcome = match record.result {
+                AttemptResult::Delivered => "delivered",
+                AttemptResult::Retry(_) => "retry",
+                AttemptResult::GiveUp => "failed",
+                AttemptResult::Gone => "gone",
+            };
+            metrics::counter!("customer_list_deliveries_total", "outcome" => outcome).increment(1);
+            metrics::histogram!("customer_list_delivery_duration_seconds")
+                .record(record.latency_ms as f64 / 1000.0);
+        }
+        self.store.record_attempts(records).await?;
+        self.store.delivery_wakeup().notify_one();
         Ok(())
     }
 
-    /// Records an attempt, counting it by outcome.
-    async fn record(&self, record: &AttemptRecord) -> anyhow::Result<()> {
-        let outcome = match record.result {
-            AttemptResult::Delivered => "delivered",
-            AttemptResult::Retry(_) => "retry",
-            AttemptResult::GiveUp => "failed",
-            AttemptResult::Gone => "gone",
-        };
-        metrics::counter!("customer_list_deliveries_total", "outcome" => outcome).increment(1);
-        metrics::histogram!("customer_list_delivery_duration_seconds")
-            .record(record.latency_ms as f64 / 1000.0);
-        self.store.record_attempt(record).await?;
-        Ok(())
+    /// Writes what the senders report, in batches: whatever arrived while the previous
+    /// batch was being written goes in the next one. Ends when every sender is gone.
+    async fn record_continuously(
+        &self,
+        mut sent: tokio::sync::mpsc::UnboundedReceiver<AttemptRecord>,
+    ) {
+        while let Some(first) = sent.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < RECORD_BATCH {
+                match sent.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+            if let Err(err) = self.record(&batch).await {
+                // The leases lapse and the deliveries are sent again: at least once.
+                tracing::warn!(error = %err, count = batch.len(), "could not record delivery attempts");
+            }
+        }
     }
 
     /// How long to sleep before the next step: until the next delivery falls due, at
@@ -220,6 +253,11 @@ impl Dispatcher {
             let shutdown = shutdown.clone();
             tokio::spawn(async move { store.forward_notifications(shutdown).await })
         };
+        let (report, sent) = tokio::sync::mpsc::unbounded_channel();
+        let recorder = {
+            let this = self.clone();
+            tokio::spawn(async move { this.record_continuously(sent).await })
+        };
         let slots = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency));
         let mut in_flight = tokio::task::JoinSet::new();
         while !shutdown.is_cancelled() {
@@ -241,16 +279,16 @@ impl Dispatcher {
                     Vec::new()
                 }
             };
-            let full = !claimed.is_empty() && claimed.len() as i64 >= free.min(self.config.batch);
+            let claimed_none = claimed.is_empty();
+            let full = !claimed_none && claimed.len() as i64 >= free.min(self.config.batch);
             for delivery in claimed {
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     break;
                 };
                 let this = self.clone();
+                let report = report.clone();
                 in_flight.spawn(async move {
-                    if let Err(err) = this.deliver(delivery).await {
-                        tracing::warn!(error = %err, "could not record a delivery attempt");
-                    }
+                    let _ = report.send(this.deliver(delivery).await);
                     drop(slot);
                 });
             }
@@ -260,6 +298,10 @@ impl Dispatcher {
             let wait_for_slot = full || free == 0;
             let idle = if wait_for_slot {
                 Duration::from_secs(1)
+            } else if claimed_none {
+                // Due but not claimable (in flight, or behind an older version in
+                // flight): recording wakes the loop; until then, poll slowly.
+                self.idle_for().await.max(BLOCKED_POLL)
             } else {
                 self.idle_for().await
             };
@@ -279,6 +321,8 @@ impl Dispatcher {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        drop(report);
+        let _ = recorder.await;
         let _ = forwarder.await;
     }
 }

@@ -128,17 +128,35 @@ impl Phone {
         if text.is_empty() || text.len() > Self::MAX_INPUT {
             return Err(format!("{raw:?} is not a phone number"));
         }
-        let number = phonenumber::parse(Some(region.phone_region()), text)
+        // An international number (`+...`) names its own country: reading it without a
+        // default region keeps the phonenumber crate from applying the region's national
+        // rules to it (e.g. "+55 15 ..." was refused in a US account; found by fuzzing).
+        let default = (!text.starts_with('+')).then(|| region.phone_region());
+        let number = phonenumber::parse(default, text)
             .map_err(|_| format!("{raw:?} is not a phone number"))?;
-        if !phonenumber::is_valid(&number) {
-            return Err(format!(
+        let invalid = || {
+            format!(
                 "{raw:?} is not a valid number (read in region {})",
                 region.as_str()
-            ));
+            )
+        };
+        if !phonenumber::is_valid(&number) {
+            return Err(invalid());
         }
-        Ok(Self(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        // The stored form must read back as the same valid number, so a record sent back
+        // as read is accepted and dedupes against itself. Some inputs (letters read as
+        // digits, national prefixes) validate but format to a number that does not:
+        // those are refused (found by the phone_email fuzz target).
+        match phonenumber::parse(None, &e164) {
+            Ok(again)
+                if phonenumber::is_valid(&again)
+                    && again.format().mode(phonenumber::Mode::E164).to_string() == e164 =>
+            {
+                Ok(Self(e164))
+            }
+            _ => Err(invalid()),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -641,6 +659,20 @@ mod tests {
         assert!(Phone::parse("12", ca).is_err());
         assert!(Phone::parse("not a phone", ca).is_err());
         assert!(Phone::parse("+1 555 555 5555 5555 5555", ca).is_err());
+    }
+
+    /// Found by fuzzing: the stored form reads back as itself in any account's region.
+    #[test]
+    fn a_stored_phone_reads_back_as_itself_everywhere() {
+        let brazil = Phone::parse("(153) 556-0100", region("BR")).unwrap();
+        assert_eq!(brazil.as_str(), "+551535560100");
+        for code in ["US", "CA", "GB", "IN", "BR"] {
+            assert_eq!(Phone::parse(brazil.as_str(), region(code)).unwrap(), brazil);
+        }
+        // Letters read as digits validate in India, but their E.164 form does not: refused.
+        if let Ok(odd) = Phone::parse("K12 55)5-0 51 51", region("IN")) {
+            assert_eq!(Phone::parse(odd.as_str(), region("US")).unwrap(), odd);
+        }
     }
 
     #[test]

@@ -55,19 +55,12 @@ fn target(id: String, params: &Params) -> ApiResult<CustomerRef> {
     }
 }
 
-/// `If-Match: "<version>"` (a bare number and `*` are accepted too).
 fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let raw = value.to_str().unwrap_or_default().trim();
-    if raw == "*" {
-        return Ok(None);
-    }
-    raw.trim_matches('"')
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|_| ApiError::invalid_field("If-Match", "must be a version such as \"3\""))
+    crate::http::extract::parse_if_match(value.to_str().unwrap_or_default())
+        .map_err(|message| ApiError::invalid_field("If-Match", message))
 }
 
 fn on_duplicate(params: &Params) -> ApiResult<OnDuplicate> {

@@ -13,6 +13,24 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
+/// The version an `If-Match` header value asks for: `"<version>"` (a strong ETag as this
+/// API sends it), a bare number, or `*` (any version: no check).
+pub fn parse_if_match(raw: &str) -> Result<Option<i64>, &'static str> {
+    let raw = raw.trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    let unquoted = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    // Any number is well-formed; one that is not the current version gets 412.
+    unquoted
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| "must be a version such as \"3\"")
+}
+
 /// The API key of `Authorization: Bearer <key>`, if any.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

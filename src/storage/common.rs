@@ -518,66 +518,97 @@ macro_rules! sql_store {
                         .collect())
                 }
 
-                async fn record_attempt(&self, r: &AttemptRecord) -> StoreResult<()> {
+                async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
+                    if records.is_empty() {
+                        return Ok(());
+                    }
                     let mut tx = super::begin_write(self).await?;
-                    sqlx::query(
+                    let mut attempts = QueryBuilder::<$db>::new(
                         "INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, response_code, \
-                         latency_ms, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(r.delivery_id.as_str())
-                    .bind(r.attempt)
-                    .bind(DbTime(r.at))
-                    .bind(r.response_code)
-                    .bind(r.latency_ms)
-                    .bind(r.response_body.as_deref())
-                    .bind(r.error.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
-                    let (status, next): (&str, Option<Timestamp>) = match &r.result {
-                        AttemptResult::Delivered => ("delivered", None),
-                        AttemptResult::Retry(at) => ("pending", Some(*at)),
-                        AttemptResult::GiveUp | AttemptResult::Gone => ("failed", None),
-                    };
-                    sqlx::query(
-                        "UPDATE deliveries SET status = $2, next_attempt = COALESCE($3, next_attempt), \
-                         lease_until = NULL, updated = $4 WHERE delivery_id = $1 AND status = 'pending'",
-                    )
-                    .bind(r.delivery_id.as_str())
-                    .bind(status)
-                    .bind(next.map(DbTime))
-                    .bind(DbTime(r.at))
-                    .execute(&mut *tx)
-                    .await?;
-                    let product = r.product_id.as_str();
-                    match &r.result {
-                        AttemptResult::Delivered => {
-                            sqlx::query("UPDATE products SET webhook_failing_since = NULL WHERE product_id = $1")
-                                .bind(product)
-                                .execute(&mut *tx)
-                                .await?;
+                         latency_ms, response_body, error) ",
+                    );
+                    attempts.push_values(records, |mut row, r| {
+                        row.push_bind(r.delivery_id.as_str())
+                            .push_bind(r.attempt)
+                            .push_bind(DbTime(r.at))
+                            .push_bind(r.response_code)
+                            .push_bind(r.latency_ms)
+                            .push_bind(r.response_body.as_deref())
+                            .push_bind(r.error.as_deref());
+                    });
+                    attempts.push(" ON CONFLICT DO NOTHING");
+                    attempts.build().execute(&mut *tx).await?;
+
+                    // The common case, successes, in two statements for the whole batch.
+                    let delivered: Vec<&AttemptRecord> = records
+                        .iter()
+                        .filter(|r| matches!(r.result, AttemptResult::Delivered))
+                        .collect();
+                    if let Some(last) = delivered.iter().map(|r| r.at).max() {
+                        let mut done = QueryBuilder::<$db>::new(
+                            "UPDATE deliveries SET status = 'delivered', lease_until = NULL, updated = ",
+                        );
+                        done.push_bind(DbTime(last))
+                            .push(" WHERE status = 'pending' AND delivery_id IN (");
+                        let mut ids = done.separated(", ");
+                        for r in &delivered {
+                            ids.push_bind(r.delivery_id.as_str());
                         }
-                        AttemptResult::Gone => {
+                        done.push(")");
+                        done.build().execute(&mut *tx).await?;
+                        let mut products: Vec<&str> = delivered.iter().map(|r| r.product_id.as_str()).collect();
+                        products.sort_unstable();
+                        products.dedup();
+                        // Only products that were failing: a no-op update would still write
+                        // a row version and queue every delivery of a product on one lock.
+                        let mut healthy = QueryBuilder::<$db>::new(
+                            "UPDATE products SET webhook_failing_since = NULL \
+                             WHERE webhook_failing_since IS NOT NULL AND product_id IN (",
+                        );
+                        let mut ids = healthy.separated(", ");
+                        for product in products {
+                            ids.push_bind(product);
+                        }
+                        healthy.push(")");
+                        healthy.build().execute(&mut *tx).await?;
+                    }
+
+                    for r in records.iter().filter(|r| !matches!(r.result, AttemptResult::Delivered)) {
+                        let (status, next): (&str, Option<Timestamp>) = match &r.result {
+                            AttemptResult::Retry(at) => ("pending", Some(*at)),
+                            _ => ("failed", None),
+                        };
+                        sqlx::query(
+                            "UPDATE deliveries SET status = $2, next_attempt = COALESCE($3, next_attempt), \
+                             lease_until = NULL, updated = $4 WHERE delivery_id = $1 AND status = 'pending'",
+                        )
+                        .bind(r.delivery_id.as_str())
+                        .bind(status)
+                        .bind(next.map(DbTime))
+                        .bind(DbTime(r.at))
+                        .execute(&mut *tx)
+                        .await?;
+                        let product = r.product_id.as_str();
+                        if matches!(r.result, AttemptResult::Gone) {
                             disable_webhook(&mut tx, product, "the receiver answered 410 Gone", r.at).await?;
+                            continue;
                         }
-                        AttemptResult::Retry(_) | AttemptResult::GiveUp => {
-                            sqlx::query(
-                                "UPDATE products SET webhook_failing_since = COALESCE(webhook_failing_since, $2) \
-                                 WHERE product_id = $1",
-                            )
-                            .bind(product)
-                            .bind(DbTime(r.at))
-                            .execute(&mut *tx)
-                            .await?;
-                            let since: Option<Timestamp> = sqlx::query_scalar(
-                                "SELECT webhook_failing_since FROM products WHERE product_id = $1",
-                            )
-                            .bind(product)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            if since.is_some_and(|t| t < r.disable_if_failing_since) {
-                                disable_webhook(&mut tx, product, "failing for 5 days without a success", r.at).await?;
-                            }
+                        sqlx::query(
+                            "UPDATE products SET webhook_failing_since = $2 \
+                             WHERE product_id = $1 AND webhook_failing_since IS NULL",
+                        )
+                        .bind(product)
+                        .bind(DbTime(r.at))
+                        .execute(&mut *tx)
+                        .await?;
+                        let since: Option<Timestamp> = sqlx::query_scalar(
+                            "SELECT webhook_failing_since FROM products WHERE product_id = $1",
+                        )
+                        .bind(product)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if since.is_some_and(|t| t < r.disable_if_failing_since) {
+                            disable_webhook(&mut tx, product, "failing for 5 days without a success", r.at).await?;
                         }
                     }
                     tx.commit().await?;

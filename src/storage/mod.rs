@@ -468,8 +468,13 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
-    /// Records an attempt and its consequences (next try, give up, webhook disabled).
-    async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<()>;
+    /// Records attempts and their consequences (next try, give up, webhook disabled), in
+    /// one transaction: the dispatcher writes what it sent in batches.
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()>;
+    /// Records one attempt.
+    async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<()> {
+        self.record_attempts(std::slice::from_ref(record)).await
+    }
     /// When the next pending delivery falls due.
     async fn next_due(&self) -> StoreResult<Option<Timestamp>>;
     async fn list_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>>;

@@ -10,6 +10,7 @@ mod crash;
 mod customers;
 mod duplicates;
 mod foundation;
+mod fuzz_regressions;
 mod isolation;
 mod openapi;
 mod operations;

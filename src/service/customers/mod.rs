@@ -2,7 +2,7 @@
 //! who may reach which customer, and every write with its event in one transaction.
 
 pub mod input;
-mod list;
+pub mod list;
 pub mod resolve;
 
 pub use list::{CustomerListParams, CustomerPage};
