@@ -407,15 +407,18 @@ macro_rules! sql_store {
                     let order = if query.descending { "DESC" } else { "ASC" };
                     page.push(format!(" ORDER BY {column} {order}, c.customer_id {order} LIMIT "))
                         .push_bind(query.limit);
-                    let rows: Vec<CustomerRow> = page.build_query_as().fetch_all(&self.pool).await?;
+                    let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM customers c WHERE TRUE");
+                    push_list_filters(&mut count, query);
+                    // The page and the count on two connections at once: a list costs the
+                    // slower of the two, not their sum.
+                    let (rows, total): (Vec<CustomerRow>, i64) = tokio::try_join!(
+                        page.build_query_as().fetch_all(&self.pool),
+                        count.build_query_scalar().fetch_one(&self.pool),
+                    )?;
                     let customers = rows
                         .into_iter()
                         .map(StoredCustomer::try_from)
                         .collect::<StoreResult<Vec<_>>>()?;
-
-                    let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM customers c WHERE TRUE");
-                    push_list_filters(&mut count, query);
-                    let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
                     Ok((customers, total))
                 }
 
