@@ -62,6 +62,10 @@ pub struct KeyCursor {
     pub key: String,
     #[serde(rename = "i")]
     pub id: String,
+    /// `total_results` as counted for the first page: later pages repeat it instead of
+    /// counting a large account again on every page.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 impl KeyCursor {
@@ -97,6 +101,7 @@ mod key_cursor_tests {
     #[test]
     fn key_cursors_round_trip_and_belong_to_one_sort() {
         let cursor = KeyCursor {
+            total: Some(7),
             sort: "-last_name".into(),
             key: "lovelace".into(),
             id: "CUSTOMER-1".into(),

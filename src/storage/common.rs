@@ -409,11 +409,17 @@ macro_rules! sql_store {
                         .push_bind(query.limit);
                     let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM customers c WHERE TRUE");
                     push_list_filters(&mut count, query);
+                    let counted = async {
+                        match query.known_total {
+                            Some(total) => Ok(total),
+                            None => count.build_query_scalar::<i64>().fetch_one(&self.pool).await,
+                        }
+                    };
                     // The page and the count on two connections at once: a list costs the
                     // slower of the two, not their sum.
                     let (rows, total): (Vec<CustomerRow>, i64) = tokio::try_join!(
                         page.build_query_as().fetch_all(&self.pool),
-                        count.build_query_scalar().fetch_one(&self.pool),
+                        counted,
                     )?;
                     let customers = rows
                         .into_iter()
@@ -437,6 +443,7 @@ macro_rules! sql_store {
                     limit: i64,
                 ) -> StoreResult<Vec<ClaimedDelivery>> {
                     let mut tx = super::begin_write(self).await?;
+                    super::relax_commit(&mut tx).await?;
                     let sql = format!(
                         "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
                          WHERE delivery_id IN ( \
@@ -526,6 +533,7 @@ macro_rules! sql_store {
                         return Ok(());
                     }
                     let mut tx = super::begin_write(self).await?;
+                    super::relax_commit(&mut tx).await?;
                     let mut attempts = QueryBuilder::<$db>::new(
                         "INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, response_code, \
                          latency_ms, response_body, error) ",
@@ -1228,7 +1236,8 @@ macro_rules! sql_store {
                         insert.build().execute(&mut **tx).await?;
                         let ids: Vec<&str> = chunk.iter().map(|(e, _)| e.event_id.as_str()).collect();
                         let now = chunk.first().map(|(e, _)| e.created).unwrap_or_else($crate::domain::time::now);
-                        enqueue_deliveries(tx, &ids, now).await?;
+                        // New customers: no older delivery of theirs to supersede.
+                        enqueue_deliveries(tx, &ids, now, false).await?;
                     }
                     Ok(outcomes)
             }
@@ -1346,7 +1355,12 @@ macro_rules! sql_store {
             /// Queues a delivery of each event to every product activated two-way on its
             /// account with an enabled webhook, except the product that caused it, and
             /// supersedes older pending deliveries of the same (product, customer).
-            async fn enqueue_deliveries(tx: &mut Tx<'_>, event_ids: &[&str], now: Timestamp) -> StoreResult<()> {
+            async fn enqueue_deliveries(
+                tx: &mut Tx<'_>,
+                event_ids: &[&str],
+                now: Timestamp,
+                supersede_older: bool,
+            ) -> StoreResult<()> {
                 if event_ids.is_empty() {
                     return Ok(());
                 }
@@ -1369,6 +1383,10 @@ macro_rules! sql_store {
                 insert.push(")");
                 let queued = insert.build().execute(&mut **tx).await?.rows_affected();
                 if queued == 0 {
+                    return Ok(());
+                }
+                if !supersede_older {
+                    super::signal_deliveries(tx).await?;
                     return Ok(());
                 }
                 let mut supersede = QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'superseded', updated = ");
@@ -1663,7 +1681,7 @@ macro_rules! sql_store {
                 .bind(DbTime(e.created))
                 .execute(&mut **tx)
                 .await?;
-                enqueue_deliveries(tx, &[e.event_id.as_str()], e.created).await?;
+                enqueue_deliveries(tx, &[e.event_id.as_str()], e.created, e.version > 1).await?;
                 Ok(())
             }
 

@@ -303,6 +303,9 @@ pub struct CustomerListQuery {
     pub tag: Option<String>,
     pub origin: Option<String>,
     pub vendor_customer_id: Option<String>,
+    /// The total already counted for an earlier page of this listing (from its cursor):
+    /// no need to count again.
+    pub known_total: Option<i64>,
 }
 
 #[async_trait]

@@ -84,6 +84,16 @@ async fn signal_deliveries(
     Ok(())
 }
 
+/// Dispatcher bookkeeping (leases, attempt records) commits without waiting for the WAL
+/// flush: a claim or record lost in a crash only means the delivery is sent again, which
+/// at-least-once delivery allows. Customer writes and their events stay synchronous.
+async fn relax_commit(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// `LISTEN`s for other servers' deliveries and wakes this one's dispatcher. The listener
 /// reconnects by itself after a lost connection; the dispatcher's periodic sweep covers
 /// the gap.

@@ -186,6 +186,7 @@ impl Hub {
             viewer,
             sort: sort.0,
             descending: sort.1,
+            known_total: cursor.as_ref().and_then(|c| c.total),
             after: cursor.map(|c| (c.key, CustomerId::from_string(c.id))),
             limit: page_size + 1,
             search: params.get("q").and_then(search_pattern),
@@ -214,6 +215,7 @@ impl Hub {
                         sort: sort_name.to_owned(),
                         key,
                         id: c.customer_id.to_string(),
+                        total: Some(total_results),
                     }
                     .encode(),
                 )
