@@ -212,6 +212,21 @@ impl Server {
         Some(kb / 1024.0)
     }
 
+    /// CPU time (user + system) the server process has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the parenthesized command name; utime and stime are 14th and 15th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<f64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        fields.iter().sum::<f64>() / 100.0
+    }
+
     async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
@@ -524,6 +539,7 @@ async fn single_creates(
     server.reset_peak();
     let deadline = Instant::now() + Duration::from_secs(sizes.create_secs);
     let started = Instant::now();
+    let (machine0, server0) = (machine_cpu_seconds(), server.cpu_seconds());
     let (ok, _) = run_until(
         16,
         usize::MAX,
@@ -532,6 +548,13 @@ async fn single_creates(
     )
     .await;
     let api_rate = ok.len() as f64 / started.elapsed().as_secs_f64();
+    let machine = machine_cpu_seconds() - machine0;
+    let hub = server.cpu_seconds() - server0;
+    eprintln!(
+        "bench: creates: machine CPU {:.2} ms per create, of which the hub process {:.2} ms",
+        machine * 1000.0 / ok.len() as f64,
+        hub * 1000.0 / ok.len() as f64
+    );
     let rss = server.peak_rss_mb();
     server.stop().await;
 
