@@ -474,17 +474,12 @@ macro_rules! sql_store {
                     // Older pending versions of the claimed pairs will never be sent.
                     let mut supersede = QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'superseded', updated = ");
                     // Driven from the claimed rows (a few index probes), not from every
-                    // pending row of the database.
+                    // pending row of the database (see OLDER_PENDING).
                     supersede
                         .push_bind(DbTime(now))
-                        .push(
-                            " WHERE delivery_id IN (SELECT o.delivery_id FROM deliveries c \
-                             JOIN deliveries o ON o.customer_id = c.customer_id AND o.product_id = c.product_id \
-                               AND o.status = 'pending' AND o.version < c.version \
-                             WHERE (o.lease_until IS NULL OR o.lease_until < ",
-                        )
+                        .push(super::OLDER_PENDING.0)
                         .push_bind(DbTime(now))
-                        .push(") AND c.delivery_id IN (");
+                        .push(super::OLDER_PENDING.1);
                     let mut ids = supersede.separated(", ");
                     for id in &claimed {
                         ids.push_bind(id.as_str());

@@ -67,6 +67,18 @@ const LOCK_CUSTOMER_ROW: &str = " FOR UPDATE OF c";
 /// waits on a dispatcher (which could wait on the writer: a deadlock).
 const SKIP_LOCKED_DELIVERIES: &str = " FOR UPDATE OF d SKIP LOCKED";
 
+/// The pending deliveries older than the claimed ones of the same (product, customer),
+/// around a bound lease time and before the claimed ids: a `LATERAL` join, so the claimed
+/// rows drive it whatever the planner believes about how many are pending (with stale
+/// statistics it drove the join from every pending row: 29 ms per claim at 5,586).
+const OLDER_PENDING: (&str, &str) = (
+    " WHERE delivery_id IN (SELECT older.delivery_id FROM deliveries c CROSS JOIN LATERAL \
+     (SELECT o.delivery_id FROM deliveries o WHERE o.customer_id = c.customer_id \
+       AND o.product_id = c.product_id AND o.status = 'pending' AND o.version < c.version \
+       AND (o.lease_until IS NULL OR o.lease_until < ",
+    ")) older WHERE c.delivery_id IN (",
+);
+
 /// Only events of transactions older than every running one: no later commit can add
 /// an event before them, so a feed reader's cursor never skips one.
 const FEED_VISIBLE: &str = " AND e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";

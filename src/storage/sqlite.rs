@@ -82,6 +82,16 @@ fn push_json_array_contains(
 /// SQLite needs no row lock: `BEGIN IMMEDIATE` already holds the database's write lock.
 const LOCK_CUSTOMER_ROW: &str = "";
 
+/// The pending deliveries older than the claimed ones of the same (product, customer)
+/// (SQLite has no `LATERAL`; its planner drives the join from the claimed ids).
+const OLDER_PENDING: (&str, &str) = (
+    " WHERE delivery_id IN (SELECT o.delivery_id FROM deliveries c \
+     JOIN deliveries o ON o.customer_id = c.customer_id AND o.product_id = c.product_id \
+       AND o.status = 'pending' AND o.version < c.version \
+     WHERE (o.lease_until IS NULL OR o.lease_until < ",
+    ") AND c.delivery_id IN (",
+);
+
 /// One writer at a time on SQLite: no row locks to skip.
 const SKIP_LOCKED_DELIVERIES: &str = "";
 
