@@ -140,13 +140,9 @@ impl Dispatcher {
             result: AttemptResult::GiveUp,
             disable_if_failing_since: now - chrono::Duration::days(DISABLE_AFTER_DAYS),
         };
-        let headers = match (
-            d.webhook_url.as_deref(),
-            signing::signature_header(&secrets, &d.event_id, timestamp, &body),
-        ) {
-            (Some(_), Ok(signature)) => webhook_headers(&d.event_id, timestamp, &signature),
-            _ => None,
-        };
+        let headers = signing::signature_header(&secrets, &d.event_id, timestamp, &body)
+            .ok()
+            .and_then(|signature| webhook_headers(&d.event_id, timestamp, &signature));
         let (Some(url), Some(headers)) = (d.webhook_url.as_deref(), headers) else {
             record.error = Some("the product has no webhook URL or a malformed secret".into());
             return record;

@@ -407,13 +407,13 @@ macro_rules! sql_store {
                     let order = if query.descending { "DESC" } else { "ASC" };
                     page.push(format!(" ORDER BY {column} {order}, c.customer_id {order} LIMIT "))
                         .push_bind(query.limit);
-                    let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM customers c WHERE TRUE");
-                    push_list_filters(&mut count, query);
                     let counted = async {
-                        match query.known_total {
-                            Some(total) => Ok(total),
-                            None => count.build_query_scalar::<i64>().fetch_one(&self.pool).await,
+                        if let Some(total) = query.known_total {
+                            return Ok(total);
                         }
+                        let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM customers c WHERE TRUE");
+                        push_list_filters(&mut count, query);
+                        count.build_query_scalar::<i64>().fetch_one(&self.pool).await
                     };
                     // The page and the count on two connections at once: a list costs the
                     // slower of the two, not their sum.

@@ -21,6 +21,7 @@ on_both_backends!(
     list_sorts_filters_and_searches,
     batch_creates_with_a_result_per_item,
     paging_is_complete_while_customers_are_inserted,
+    later_pages_repeat_the_first_pages_total,
     idempotency_keys_replay_the_first_response,
 );
 
@@ -998,6 +999,35 @@ async fn batch_creates_with_a_result_per_item(backend: Backend) {
         )
         .await
         .expect_problem(400, "validation_failed");
+}
+
+/// `total_results` is counted for the first page; its cursor carries the count, so later
+/// pages of that listing repeat it even when customers were added meanwhile.
+async fn later_pages_repeat_the_first_pages_total(backend: Backend) {
+    let hub = Hub::new(backend).await;
+    let add = |i: usize| json!({"account_id": hub.account, "first_name": format!("T{i}")});
+    for i in 0..3 {
+        hub.app
+            .post("/v1/customers", hub.key("a"), add(i))
+            .await
+            .expect(201);
+    }
+    let base = format!("/v1/customers?account_id={}&page_size=2", hub.account);
+    let first = hub.app.get(&base, &hub.account_key).await;
+    assert_eq!(first.body["total_results"], 3);
+    hub.app
+        .post("/v1/customers", hub.key("a"), add(3))
+        .await
+        .expect(201);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = hub
+        .app
+        .get(&format!("{base}&cursor={cursor}"), &hub.account_key)
+        .await;
+    assert_eq!(second.body["total_results"], 3, "the first page's count");
+    assert_eq!(second.body["customers"].as_array().unwrap().len(), 2);
+    let fresh = hub.app.get(&base, &hub.account_key).await;
+    assert_eq!(fresh.body["total_results"], 4, "a new listing counts again");
 }
 
 async fn paging_is_complete_while_customers_are_inserted(backend: Backend) {
