@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Router;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -29,11 +30,14 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is required"))
 }
 
-/// A receiver that fails ~30% of deliveries (500), hangs past the timeout ~5% of the
-/// time, and records what it accepted: (contact_id, version, type, origin).
-/// One accepted webhook: (contact_id, version, type, origin).
-type Accepted = (String, i64, String, Option<String>);
+/// The hub's webhook timeout in this run (seconds).
+const WEBHOOK_TIMEOUT: i64 = 2;
 
+/// One accepted webhook: (contact_id, version, type, origin, when the receiver took it).
+type Accepted = (String, i64, String, Option<String>, DateTime<Utc>);
+
+/// A receiver that fails ~30% of deliveries (500), hangs past the timeout ~5% of the
+/// time, and records what it accepted.
 #[derive(Default)]
 struct Sink {
     accepted: Mutex<Vec<Accepted>>,
@@ -57,6 +61,7 @@ async fn receive(State(sink): State<Arc<Sink>>, body: Bytes) -> StatusCode {
         data["version"].as_i64().unwrap_or_default(),
         event["type"].as_str().unwrap_or_default().to_owned(),
         data["origin"].as_str().map(str::to_owned),
+        Utc::now(),
     ));
     StatusCode::OK
 }
@@ -81,7 +86,7 @@ async fn start_server(port: u16) -> Server {
         .env("CUSTOMER_LIST_DATABASE_URL", env("CHAOS_DATABASE_URL"))
         .env("CUSTOMER_LIST_ADMIN_KEY", ADMIN)
         .env("CUSTOMER_LIST_WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8")
-        .env("CUSTOMER_LIST_WEBHOOK_TIMEOUT", "2")
+        .env("CUSTOMER_LIST_WEBHOOK_TIMEOUT", WEBHOOK_TIMEOUT.to_string())
         .env(
             "CUSTOMER_LIST_WEBHOOK_RETRY_SCHEDULE",
             "0.2,0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1",
@@ -331,6 +336,8 @@ async fn main() {
         }
     }
     let mut delivered = 0;
+    // Older versions a receiver took late from requests the hub had already given up on.
+    let mut processed_late = 0;
     for name in PRODUCTS {
         let (product_id, _) = &products[name];
         let accepted = sinks[name].accepted.lock().unwrap().clone();
@@ -342,13 +349,28 @@ async fn main() {
             continue;
         }
         let mut view: HashMap<&str, i64> = HashMap::new();
-        for (contact, version, _, origin) in &accepted {
+        for (contact, version, _, origin, received) in &accepted {
             if origin.as_deref() == Some(product_id.as_str()) {
                 failures.push(format!("{name} received its own change to {contact}"));
             }
             let seen = view.entry(contact.as_str()).or_insert(0);
             if *version < *seen {
-                failures.push(format!("{name} saw {contact} v{version} after v{seen}"));
+                let late = abandoned_attempt(
+                    &http,
+                    &base(ports[1]),
+                    product_id,
+                    contact,
+                    *version,
+                    *received,
+                )
+                .await;
+                match late {
+                    Ok(attempt) => {
+                        eprintln!("  note: {name} took {contact} v{version} after v{seen} at {received}, from an attempt the hub had abandoned: {attempt}");
+                        processed_late += 1;
+                    }
+                    Err(log) => failures.push(format!("{name} saw {contact} v{version} after v{seen} at {received}; hub log: {log}")),
+                }
             }
             *seen = (*seen).max(*version);
         }
@@ -380,13 +402,84 @@ async fn main() {
     }
     let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
     println!(
-        "chaos: {verdict} seconds={seconds} writes_acknowledged={} customers_verified={verified} events_delivered={delivered} kills_survived={kills} outage={outage}",
+        "chaos: {verdict} seconds={seconds} writes_acknowledged={} customers_verified={verified} events_delivered={delivered} kills_survived={kills} abandoned_requests_processed_late={processed_late} outage={outage}",
         ledger.writes
     );
     for f in failures.iter().take(20) {
         eprintln!("  {f}");
     }
     std::process::exit(if failures.is_empty() { 0 } else { 1 });
+}
+
+/// Whether a receiver that took `version` of `customer` at `received` (after a newer
+/// version) took it from a request the hub had given up on, with the hub itself in
+/// order. By the hub's own delivery log: an attempt of that version got no answer and
+/// started at least the timeout before `received`, and every attempt of that version
+/// started before the first attempt of any newer one. Such a request can still reach a
+/// receiver slowed past the timeout after the hub moved on; nothing the hub does can
+/// order it. Ok carries the abandoned attempt; Err the log, for the report.
+async fn abandoned_attempt(
+    http: &reqwest::Client,
+    base: &str,
+    product_id: &str,
+    customer: &str,
+    version: i64,
+    received: DateTime<Utc>,
+) -> Result<String, String> {
+    let log: Value = http
+        .get(format!("{base}/v1/products/{product_id}/deliveries"))
+        .query(&[("customer_id", customer), ("page_size", "500")])
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    // (version, attempt) for every attempt the hub recorded for this pair.
+    let attempts: Vec<(i64, &Value)> = log["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| {
+            let v = d["version"].as_i64().unwrap_or_default();
+            d["attempt_log"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |a| (v, a))
+        })
+        .collect();
+    let started = |a: &Value| {
+        a["attempted_at"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let last_of_version = attempts
+        .iter()
+        .filter(|(v, _)| *v == version)
+        .filter_map(|(_, a)| started(a))
+        .max();
+    let first_of_newer = attempts
+        .iter()
+        .filter(|(v, _)| *v > version)
+        .filter_map(|(_, a)| started(a))
+        .min();
+    let hub_in_order = match (last_of_version, first_of_newer) {
+        (Some(old), Some(new)) => old < new,
+        _ => true,
+    };
+    let abandoned = attempts.iter().find(|(v, a)| {
+        *v == version
+            && a["response_code"].is_null()
+            && started(a)
+                .is_some_and(|t| received - t >= chrono::Duration::seconds(WEBHOOK_TIMEOUT))
+    });
+    match abandoned {
+        Some((_, a)) if hub_in_order => Ok(a.to_string()),
+        _ => Err(log["deliveries"].to_string()),
+    }
 }
 
 async fn free_port() -> u16 {

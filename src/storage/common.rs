@@ -444,6 +444,7 @@ macro_rules! sql_store {
                 ) -> StoreResult<Vec<ClaimedDelivery>> {
                     let mut tx = super::begin_write(self).await?;
                     super::relax_commit(&mut tx).await?;
+                    super::one_claim_at_a_time(&mut tx).await?;
                     let sql = format!(
                         "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
                          WHERE delivery_id IN ( \

@@ -96,6 +96,24 @@ async fn signal_deliveries(
     Ok(())
 }
 
+/// The advisory lock that runs claims one at a time (any constant shared by all servers).
+const CLAIM_LOCK: i64 = 0x636c_6169_6d73; // "claims"
+
+/// Claims run one at a time across servers. A claim's checks (no newer version pending,
+/// no version of the pair in flight) read its statement's snapshot, so two claims at
+/// once could each miss the other's uncommitted lease and send two versions of one
+/// customer together (the chaos run found it). Held until commit, the lock makes every
+/// claim see the leases of the one before.
+async fn one_claim_at_a_time(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CLAIM_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Dispatcher bookkeeping (leases, attempt records) commits without waiting for the WAL
 /// flush: a claim or record lost in a crash only means the delivery is sent again, which
 /// at-least-once delivery allows. Customer writes and their events stay synchronous.

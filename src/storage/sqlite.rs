@@ -103,6 +103,13 @@ async fn signal_deliveries(_: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Resul
     Ok(())
 }
 
+/// `BEGIN IMMEDIATE` already runs claims one at a time (one writer).
+async fn one_claim_at_a_time(
+    _: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+) -> Result<(), sqlx::Error> {
+    Ok(())
+}
+
 /// Bookkeeping commits like any other on SQLite (one writer, WAL with synchronous=NORMAL).
 async fn relax_commit(_: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), sqlx::Error> {
     Ok(())

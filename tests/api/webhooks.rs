@@ -120,6 +120,7 @@ on_both_backends!(
     rotated_secrets_sign_with_both,
     create_to_receipt_latency,
     the_dispatcher_step_claims_sends_and_records,
+    racing_dispatchers_keep_one_version_in_flight,
 );
 
 async fn changes_fan_out_signed_to_every_other_two_way_product(backend: Backend) {
@@ -666,19 +667,28 @@ async fn create_to_receipt_latency(backend: Backend) {
     assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
 }
 
-/// `Dispatcher::step` driven by hand: nothing is sent until a step runs; one step claims,
-/// sends and records; a second finds nothing due.
-async fn the_dispatcher_step_claims_sends_and_records(backend: Backend) {
+/// The app without its background dispatcher, with a writer and a reader product.
+async fn manual_pair(backend: Backend) -> (TestApp, Pair) {
     let app = TestApp::spawn_manual(backend, |config| {
         config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
-    let Pair {
-        account,
-        writer_key,
-        reader,
-        receiver,
-    } = app.writer_and_reader().await;
+    let pair = app.writer_and_reader().await;
+    (app, pair)
+}
+
+/// `Dispatcher::step` driven by hand: nothing is sent until a step runs; one step claims,
+/// sends and records; a second finds nothing due.
+async fn the_dispatcher_step_claims_sends_and_records(backend: Backend) {
+    let (
+        app,
+        Pair {
+            account,
+            writer_key,
+            reader,
+            receiver,
+        },
+    ) = manual_pair(backend).await;
     let key = writer_key.as_str();
     for name in ["Ada", "Bob"] {
         app.post(
@@ -716,4 +726,184 @@ async fn the_dispatcher_step_claims_sends_and_records(backend: Backend) {
         .unwrap()
         .iter()
         .all(|d| d["status"] == "delivered"));
+}
+
+/// Eight claimers on two connections to the database (two servers' dispatchers) race
+/// while four writers keep changing two customers: a (product, customer) never has two
+/// deliveries in flight at once, and its versions are claimed in increasing order.
+/// (The chaos run found two versions of one customer sent at once; this is that race.)
+async fn racing_dispatchers_keep_one_version_in_flight(backend: Backend) {
+    use customer_list::domain::time;
+    use customer_list::storage::{AttemptRecord, AttemptResult};
+    use std::sync::{Arc, Mutex};
+    let (
+        app,
+        Pair {
+            account,
+            writer_key,
+            ..
+        },
+    ) = manual_pair(backend).await;
+    let mut customers = Vec::new();
+    for n in 0..2 {
+        let created = app
+            .post(
+                "/v1/customers",
+                &writer_key,
+                json!({"account_id": account, "first_name": format!("C{n}")}),
+            )
+            .await;
+        created.expect(201);
+        customers.push(created.str("customer_id"));
+    }
+    let servers = [
+        customer_list::storage::connect(&app.db.url).await.unwrap(),
+        customer_list::storage::connect(&app.db.url).await.unwrap(),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(4);
+    // customer → version in flight; customer → last version claimed; what went wrong.
+    let in_flight = Arc::new(Mutex::new(HashMap::<String, i64>::new()));
+    let last_claimed = Arc::new(Mutex::new(HashMap::<String, i64>::new()));
+    let violations = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writers_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut claimers = Vec::new();
+    for n in 0..8 {
+        let store = servers[n % 2].clone();
+        let (in_flight, last_claimed, violations, writers_done) = (
+            in_flight.clone(),
+            last_claimed.clone(),
+            violations.clone(),
+            writers_done.clone(),
+        );
+        claimers.push(tokio::spawn(async move {
+            let mut claims = 0;
+            // Once the writers are done, until nothing is left to claim.
+            let give_up = deadline + Duration::from_secs(30);
+            let mut idle_after_writes = 0;
+            while Instant::now() < give_up && idle_after_writes < 20 {
+                let now = time::now();
+                let claimed = match store
+                    .claim_deliveries(now, now + chrono::Duration::seconds(60), 4)
+                    .await
+                {
+                    Ok(claimed) => claimed,
+                    // SQLite's one writer may be busy past its timeout: claim again.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        continue;
+                    }
+                };
+                if claimed.is_empty() {
+                    if writers_done.load(std::sync::atomic::Ordering::SeqCst) {
+                        idle_after_writes += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+                for d in &claimed {
+                    claims += 1;
+                    let customer = d.customer_id.as_str().to_owned();
+                    if let Some(other) = in_flight
+                        .lock()
+                        .unwrap()
+                        .insert(customer.clone(), d.version)
+                    {
+                        violations.lock().unwrap().push(format!(
+                            "{customer}: v{} claimed while v{other} was in flight",
+                            d.version
+                        ));
+                    }
+                    let mut last = last_claimed.lock().unwrap();
+                    let previous = last.insert(customer.clone(), d.version).unwrap_or(0);
+                    if d.version < previous {
+                        violations.lock().unwrap().push(format!(
+                            "{customer}: v{} claimed after v{previous}",
+                            d.version
+                        ));
+                    }
+                }
+                // The send: short, so that claims overlap writes.
+                tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 3)).await;
+                let at = time::now();
+                let records: Vec<AttemptRecord> = claimed
+                    .iter()
+                    .map(|d| {
+                        // Out of flight before the record commits: the next version can
+                        // only be claimed after that.
+                        in_flight.lock().unwrap().remove(d.customer_id.as_str());
+                        AttemptRecord {
+                            delivery_id: d.delivery_id.clone(),
+                            product_id: d.product_id.clone(),
+                            attempt: d.attempts,
+                            at,
+                            response_code: Some(200),
+                            latency_ms: 1,
+                            response_body: None,
+                            error: None,
+                            result: AttemptResult::Delivered,
+                            disable_if_failing_since: at - chrono::Duration::days(5),
+                        }
+                    })
+                    .collect();
+                while store.record_attempts(&records).await.is_err() {}
+            }
+            claims
+        }));
+    }
+    // Four writers on two customers: versions follow each other closely.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (base, client, key, customers) = (
+            app.base.clone(),
+            app.client.clone(),
+            writer_key.clone(),
+            customers.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut writes = 0;
+            while Instant::now() < deadline {
+                let customer = &customers[(w + writes) % customers.len()];
+                let status = client
+                    .patch(format!("{base}/v1/customers/{customer}"))
+                    .bearer_auth(&key)
+                    .json(&json!({"last_name": format!("L{w}-{writes}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                assert_eq!(status, 200);
+                writes += 1;
+            }
+            writes
+        }));
+    }
+    let mut writes = 0;
+    for writer in writers {
+        writes += writer.await.unwrap();
+    }
+    writers_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut claims = 0;
+    for claimer in claimers {
+        claims += claimer.await.unwrap();
+    }
+    let violations = violations.lock().unwrap().clone();
+    assert!(violations.is_empty(), "{violations:#?}");
+    // Every customer's newest version was claimed last (nothing newer left behind).
+    for customer in &customers {
+        let newest = app
+            .get(&format!("/v1/customers/{customer}"), &app.admin_key)
+            .await
+            .body["version"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(
+            last_claimed.lock().unwrap().get(customer.as_str()),
+            Some(&newest)
+        );
+    }
+    assert!(
+        claims >= 20,
+        "{claims} claims for {writes} writes: the race did not run"
+    );
+    eprintln!("racing dispatchers on {backend:?}: {writes} writes, {claims} claims");
 }
