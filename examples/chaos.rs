@@ -119,7 +119,12 @@ struct Ledger {
     /// customer → newest acknowledged version written by anyone, and by whom.
     acked: HashMap<String, (i64, String)>,
     deleted: HashSet<String>,
+    /// Customers a delete was sent for without an answer (the server was killed, say):
+    /// it may or may not have happened.
+    maybe_deleted: HashSet<String>,
     writes: u64,
+    /// Writes that got no answer: their outcome is unknown.
+    unanswered: u64,
 }
 
 #[tokio::main]
@@ -229,7 +234,16 @@ async fn main() {
                 } else {
                     http.delete(format!("{url}/v1/customers/{}", target.clone().unwrap())).bearer_auth(&key).send().await
                 };
-                let Ok(response) = result else { continue };
+                let Ok(response) = result else {
+                    let mut l = ledger.lock().unwrap();
+                    l.unanswered += 1;
+                    if roll >= 0.95 {
+                        if let Some(id) = target {
+                            l.maybe_deleted.insert(id);
+                        }
+                    }
+                    continue;
+                };
                 let status = response.status();
                 if !status.is_success() {
                     continue;
@@ -289,6 +303,8 @@ async fn main() {
     // Let deliveries drain: the hub has nothing pending, twice in a row.
     let drain_until = Instant::now() + Duration::from_secs(120);
     let mut quiet = 0;
+    let mut last_pending = f64::NAN;
+    let mut failures = Vec::new();
     while Instant::now() < drain_until && quiet < 2 {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let metrics = http
@@ -305,10 +321,15 @@ async fn main() {
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or(1.0);
         quiet = if pending == 0.0 { quiet + 1 } else { 0 };
+        last_pending = pending;
+    }
+    if quiet < 2 {
+        failures.push(format!(
+            "deliveries did not drain in 120 s: {last_pending} pending"
+        ));
     }
 
     // Verify.
-    let mut failures = Vec::new();
     let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
     let mut verified = 0;
     let mut hub = HashMap::new();
@@ -326,6 +347,10 @@ async fn main() {
             verified += 1;
             continue;
         }
+        if r.status() == StatusCode::NOT_FOUND && ledger.maybe_deleted.contains(id) {
+            verified += 1; // deleted by a request whose answer was lost
+            continue;
+        }
         let body: Value = r.json().await.unwrap_or(Value::Null);
         match body["version"].as_i64() {
             Some(v) if v >= *version => {
@@ -333,6 +358,16 @@ async fn main() {
                 hub.insert(id.clone(), v);
             }
             other => failures.push(format!("acknowledged {id} v{version}, hub has {other:?}")),
+        }
+    }
+    // Who caused each version, as the receivers were told: a write whose answer was lost
+    // is still known to the other receivers by its `origin`.
+    let mut origin_of: HashMap<(String, i64), String> = HashMap::new();
+    for sink in sinks.values() {
+        for (contact, version, _, origin, _) in sink.accepted.lock().unwrap().iter() {
+            if let Some(origin) = origin {
+                origin_of.insert((contact.clone(), *version), origin.clone());
+            }
         }
     }
     let mut delivered = 0;
@@ -382,10 +417,24 @@ async fn main() {
                 .filter(|(_, by)| by == product_id)
                 .map(|(v, _)| *v)
                 .unwrap_or(0);
-            let seen = view.get(id.as_str()).copied().unwrap_or(0).max(own);
+            let caused = origin_of
+                .get(&(id.clone(), *newest))
+                .filter(|origin| *origin == product_id)
+                .map(|_| *newest)
+                .unwrap_or(0);
+            let seen = view
+                .get(id.as_str())
+                .copied()
+                .unwrap_or(0)
+                .max(own)
+                .max(caused);
             if seen != *newest {
+                let log = delivery_log(&http, &base(ports[1]), product_id, id)
+                    .await
+                    .map(|log| log["deliveries"].to_string())
+                    .unwrap_or_else(|e| e);
                 failures.push(format!(
-                    "{name}'s view of {id} is v{seen}, hub has v{newest}"
+                    "{name}'s view of {id} is v{seen}, hub has v{newest}; hub log: {log}"
                 ));
             }
         }
@@ -402,8 +451,9 @@ async fn main() {
     }
     let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
     println!(
-        "chaos: {verdict} seconds={seconds} writes_acknowledged={} customers_verified={verified} events_delivered={delivered} kills_survived={kills} abandoned_requests_processed_late={processed_late} outage={outage}",
-        ledger.writes
+        "chaos: {verdict} seconds={seconds} writes_acknowledged={} writes_unanswered={} customers_verified={verified} events_delivered={delivered} kills_survived={kills} abandoned_requests_processed_late={processed_late} outage={outage}",
+        ledger.writes,
+        ledger.unanswered
     );
     for f in failures.iter().take(20) {
         eprintln!("  {f}");
@@ -426,16 +476,7 @@ async fn abandoned_attempt(
     version: i64,
     received: DateTime<Utc>,
 ) -> Result<String, String> {
-    let log: Value = http
-        .get(format!("{base}/v1/products/{product_id}/deliveries"))
-        .query(&[("customer_id", customer), ("page_size", "500")])
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let log = delivery_log(http, base, product_id, customer).await?;
     // (version, attempt) for every attempt the hub recorded for this pair.
     let attempts: Vec<(i64, &Value)> = log["deliveries"]
         .as_array()
@@ -480,6 +521,24 @@ async fn abandoned_attempt(
         Some((_, a)) if hub_in_order => Ok(a.to_string()),
         _ => Err(log["deliveries"].to_string()),
     }
+}
+
+/// The hub's delivery log of one (product, customer), newest first.
+async fn delivery_log(
+    http: &reqwest::Client,
+    base: &str,
+    product_id: &str,
+    customer: &str,
+) -> Result<Value, String> {
+    http.get(format!("{base}/v1/products/{product_id}/deliveries"))
+        .query(&[("customer_id", customer), ("page_size", "500")])
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn free_port() -> u16 {
