@@ -41,11 +41,9 @@ type Accepted = (String, i64, String, Option<String>, DateTime<Utc>);
 #[derive(Default)]
 struct Sink {
     accepted: Mutex<Vec<Accepted>>,
-    requests: Mutex<u64>,
 }
 
 async fn receive(State(sink): State<Arc<Sink>>, body: Bytes) -> StatusCode {
-    *sink.requests.lock().unwrap() += 1;
     let roll: f64 = rand::random();
     if roll < 0.05 {
         tokio::time::sleep(Duration::from_secs(4)).await;
@@ -220,6 +218,7 @@ async fn main() {
                     (!k.is_empty()).then(|| k[rand::thread_rng().gen_range(0..k.len())].clone())
                 };
                 let roll: f64 = rand::random();
+                let deleting = target.is_some() && roll >= 0.95;
                 let result = if roll < 0.4 || target.is_none() {
                     http.post(format!("{url}/v1/customers")).bearer_auth(&key)
                         .json(&json!({"account_id": account, "id": format!("{name}-{n}"), "first_name": format!("N{n}"),
@@ -228,7 +227,7 @@ async fn main() {
                 } else if roll < 0.85 {
                     http.patch(format!("{url}/v1/customers/{}", target.clone().unwrap())).bearer_auth(&key)
                         .json(&json!({"last_name": format!("L{n}"), "tags": [format!("t{}", n % 7)]})).send().await
-                } else if roll < 0.95 {
+                } else if !deleting {
                     http.put(format!("{url}/v1/customers/{}/vendor-id", target.clone().unwrap())).bearer_auth(&key)
                         .json(&json!({"vendor_customer_id": format!("{name}-a{n}")})).send().await
                 } else {
@@ -237,10 +236,8 @@ async fn main() {
                 let Ok(response) = result else {
                     let mut l = ledger.lock().unwrap();
                     l.unanswered += 1;
-                    if roll >= 0.95 {
-                        if let Some(id) = target {
-                            l.maybe_deleted.insert(id);
-                        }
+                    if let Some(id) = target.filter(|_| deleting) {
+                        l.maybe_deleted.insert(id);
                     }
                     continue;
                 };

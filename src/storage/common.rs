@@ -442,9 +442,7 @@ macro_rules! sql_store {
                     lease_until: Timestamp,
                     limit: i64,
                 ) -> StoreResult<Vec<ClaimedDelivery>> {
-                    let mut tx = super::begin_write(self).await?;
-                    super::relax_commit(&mut tx).await?;
-                    super::one_claim_at_a_time(&mut tx).await?;
+                    let mut tx = super::begin_claim(self).await?;
                     let sql = format!(
                         "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
                          WHERE delivery_id IN ( \
@@ -533,8 +531,7 @@ macro_rules! sql_store {
                     if records.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = super::begin_write(self).await?;
-                    super::relax_commit(&mut tx).await?;
+                    let mut tx = super::begin_record(self).await?;
                     let mut attempts = QueryBuilder::<$db>::new(
                         "INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, response_code, \
                          latency_ms, response_body, error) ",

@@ -96,32 +96,42 @@ async fn signal_deliveries(
     Ok(())
 }
 
-/// The advisory lock that runs claims one at a time (any constant shared by all servers).
-const CLAIM_LOCK: i64 = 0x636c_6169_6d73; // "claims"
-
-/// Claims run one at a time across servers. A claim's checks (no newer version pending,
-/// no version of the pair in flight) read its statement's snapshot, so two claims at
-/// once could each miss the other's uncommitted lease and send two versions of one
-/// customer together (the chaos run found it). Held until commit, the lock makes every
-/// claim see the leases of the one before.
-async fn one_claim_at_a_time(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CLAIM_LOCK)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// Dispatcher bookkeeping (leases, attempt records) commits without waiting for the WAL
 /// flush: a claim or record lost in a crash only means the delivery is sent again, which
 /// at-least-once delivery allows. Customer writes and their events stay synchronous.
-async fn relax_commit(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), sqlx::Error> {
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+const RELAX_COMMIT: &str = "SELECT set_config('synchronous_commit', 'off', true)";
+
+/// A claim also takes a transaction-scoped advisory lock (the key spells "claims"), so
+/// claims run one at a time across servers. A claim's checks (no newer version pending,
+/// no version of the pair in flight) read its statement's snapshot, so two claims at
+/// once could each miss the other's uncommitted lease and send two versions of one
+/// customer together (the chaos run found it). Held until commit, the lock makes every
+/// claim see the leases of the one before. One statement with the relaxed commit: no
+/// extra round trip.
+const RELAX_COMMIT_AND_LOCK_CLAIMS: &str =
+    "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(109317141917043)";
+
+/// The transaction of a claim (see `RELAX_COMMIT_AND_LOCK_CLAIMS`).
+async fn begin_claim(
+    store: &PostgresStore,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    begin_running(store, RELAX_COMMIT_AND_LOCK_CLAIMS).await
+}
+
+/// The transaction recording delivery attempts (see `RELAX_COMMIT`).
+async fn begin_record(
+    store: &PostgresStore,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    begin_running(store, RELAX_COMMIT).await
+}
+
+async fn begin_running<'a>(
+    store: &'a PostgresStore,
+    statement: &'static str,
+) -> Result<sqlx::Transaction<'a, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = begin_write(store).await?;
+    sqlx::query(statement).execute(&mut *tx).await?;
+    Ok(tx)
 }
 
 /// `LISTEN`s for other servers' deliveries and wakes this one's dispatcher. The listener

@@ -103,16 +103,19 @@ async fn signal_deliveries(_: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Resul
     Ok(())
 }
 
-/// `BEGIN IMMEDIATE` already runs claims one at a time (one writer).
-async fn one_claim_at_a_time(
-    _: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-) -> Result<(), sqlx::Error> {
-    Ok(())
+/// `BEGIN IMMEDIATE` already runs claims one at a time (one writer), and commits like
+/// any other (WAL with synchronous=NORMAL).
+async fn begin_claim(
+    store: &SqliteStore,
+) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
+    begin_write(store).await
 }
 
-/// Bookkeeping commits like any other on SQLite (one writer, WAL with synchronous=NORMAL).
-async fn relax_commit(_: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), sqlx::Error> {
-    Ok(())
+/// Attempt records commit like any other write on SQLite.
+async fn begin_record(
+    store: &SqliteStore,
+) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
+    begin_write(store).await
 }
 
 async fn forward_notifications(

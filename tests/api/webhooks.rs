@@ -845,7 +845,9 @@ async fn racing_dispatchers_keep_one_version_in_flight(backend: Backend) {
                         }
                     })
                     .collect();
-                while store.record_attempts(&records).await.is_err() {}
+                while store.record_attempts(&records).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
             claims
         }));
