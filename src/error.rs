@@ -195,10 +195,29 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 Self::unavailable()
             }
-            StoreError::Conflict(what) => Self::conflict("conflict", what),
-            StoreError::Other(cause) => Self::internal(cause),
+            // The cause names a constraint: logged, never sent.
+            StoreError::Conflict(cause) => {
+                tracing::info!(error = %cause, "write refused by a uniqueness or reference rule");
+                Self::conflict(
+                    "conflict",
+                    "the request conflicts with the stored state; read it again and retry",
+                )
+            }
+            other => Self::internal(error_chain(&other)),
         }
     }
+}
+
+/// An error and its sources, for the log.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[derive(Serialize)]

@@ -391,6 +391,20 @@ pub struct Customer {
     pub conflict: Option<ConflictInfo>,
 }
 
+/// Why a change decided under a customer's row lock was not made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The customer is no longer live (deleted or merged away).
+    NotLive,
+    /// The customer changed in a way that voids this request (e.g. the duplicate a
+    /// create was folding into went away): the client may try again.
+    ChangedMeanwhile,
+    /// `If-Match` named another version than the stored one.
+    VersionMismatch { current: i64 },
+    /// The change would leave nothing that identifies the person.
+    NoIdentity,
+}
+
 /// Consent after a request: `true` keeps an earlier grant's moment, `false` withdraws.
 pub fn consent(current: Option<Timestamp>, wanted: bool, now: Timestamp) -> Option<Timestamp> {
     match (wanted, current) {

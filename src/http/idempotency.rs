@@ -6,7 +6,7 @@ use super::{AppState, MAX_BODY_BYTES};
 use crate::domain::credentials::hash_api_key;
 use crate::domain::time;
 use crate::error::ApiError;
-use crate::storage::IdempotencyState;
+use crate::storage::{IdempotencyClaim, IdempotencyState};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -106,14 +106,14 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     let store = state.hub.store();
     let now = time::now();
     let begun = store
-        .idempotency_begin(
-            &principal,
-            &key,
-            &request_hash,
+        .idempotency_begin(IdempotencyClaim {
+            principal: &principal,
+            key: &key,
+            request_hash: &request_hash,
             now,
-            now - Duration::hours(RETENTION_HOURS),
-            now - Duration::seconds(ABANDONED_AFTER_SECONDS),
-        )
+            expired_before: now - Duration::hours(RETENTION_HOURS),
+            abandoned_before: now - Duration::seconds(ABANDONED_AFTER_SECONDS),
+        })
         .await;
     match begun {
         Err(err) => return ApiError::from(err).into_response(),

@@ -15,8 +15,8 @@ use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, CustomerId, KeyId, PartnerId, ProductId};
 use sqlx::types::Json;
 
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Other(format!("stored {what} {value:?} is not valid"))
+fn corrupt(what: &'static str, value: &str) -> StoreError {
+    StoreError::corrupt(what, value)
 }
 
 #[derive(sqlx::FromRow)]

@@ -1,127 +1,158 @@
 //! The embedded default: one SQLite file in WAL mode, owned by one server process.
 
+use super::dialect::{DecodeRow, Dialect, Pools, Sql, Tx, Value};
+use super::sql::SqlStore;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use sqlx::error::BoxDynError;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-pub struct SqliteStore {
-    /// Readers (WAL lets them run beside the writer).
-    pool: sqlx::SqlitePool,
-    /// The one connection that writes.
-    writer: sqlx::SqlitePool,
-    wakeup: std::sync::Arc<tokio::sync::Notify>,
-}
+pub type SqliteStore = SqlStore<Sqlite>;
 
-impl SqliteStore {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            // Writers queue on SQLite's single write lock instead of failing at once.
-            .busy_timeout(Duration::from_secs(5));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            // Writers wait their turn for the one connection.
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
-            .await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options)
-            .await?;
-        Ok(Self {
-            pool,
-            writer,
-            wakeup: Default::default(),
-        })
-    }
-}
-
-super::common::sql_store! {
-    SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection;
-
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
+pub async fn connect(url: &str) -> anyhow::Result<SqliteStore> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        // Writers queue on SQLite's single write lock instead of failing at once.
+        .busy_timeout(Duration::from_secs(5));
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        // Writers wait their turn for the one connection.
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.clone())
+        .await?;
+    // Readers (WAL lets them run beside the writer).
+    let read = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options)
+        .await?;
+    Ok(SqlStore::new(Pools { read, write }))
 }
 
 /// Write transactions run on the single writer connection and take SQLite's write lock
 /// up front (`BEGIN IMMEDIATE`): writers queue for the connection, in order and without
 /// sleeping in SQLite's busy handler, and never deadlock on a lock upgrade.
-async fn begin_write(
-    store: &SqliteStore,
-) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
-    store.writer.begin_with("BEGIN IMMEDIATE").await
+async fn begin_immediate(pools: &Pools<Sqlite>) -> Result<Tx<Sqlite>, sqlx::Error> {
+    pools.write.begin_with("BEGIN IMMEDIATE").await
 }
 
-impl SqliteStore {
-    fn writer(&self) -> &sqlx::SqlitePool {
-        &self.writer
+impl Dialect for Sqlite {
+    const NAME: &'static str = "sqlite";
+
+    /// No row lock: `BEGIN IMMEDIATE` already holds the database's write lock.
+    const LOCK_CUSTOMER_ROW: &'static str = "";
+
+    /// One writer at a time: no row locks to skip.
+    const SKIP_LOCKED_DELIVERIES: &'static str = "";
+
+    /// Writers are serialized, so seq order is commit order: every event is visible.
+    const FEED_VISIBLE: &'static str = "";
+
+    /// SQLite has no `LATERAL`; its planner drives the join from the claimed ids.
+    fn push_older_pending<'q>(
+        sql: &mut Sql<'q, Self>,
+        lease: impl Value<'q>,
+        claimed: &'q [String],
+    ) {
+        sql.push(
+            " WHERE delivery_id IN (SELECT o.delivery_id FROM deliveries c \
+             JOIN deliveries o ON o.customer_id = c.customer_id AND o.product_id = c.product_id \
+               AND o.status = 'pending' AND o.version < c.version \
+             WHERE (o.lease_until IS NULL OR o.lease_until < ",
+        )
+        .push_bind(lease)
+        .push(") AND c.delivery_id IN (")
+        .push_list(claimed.iter().map(String::as_str))
+        .push("))");
     }
-}
 
-/// `column` (a JSON array of strings, as text) contains `value`.
-fn push_json_array_contains(
-    sql: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
-    column: &str,
-    value: &str,
-) {
-    sql.push(format!(
-        " AND EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = "
-    ))
-    .push_bind(value.to_owned())
-    .push(")");
-}
+    /// `column` holds a JSON array of strings, as text.
+    fn push_json_array_contains<'q>(sql: &mut Sql<'q, Self>, column: &str, value: &'q str) {
+        sql.push(&format!(
+            " AND EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = "
+        ))
+        .push_bind(value)
+        .push(")");
+    }
 
-/// SQLite needs no row lock: `BEGIN IMMEDIATE` already holds the database's write lock.
-const LOCK_CUSTOMER_ROW: &str = "";
+    fn add<'q>(args: &mut Self::Arguments<'q>, value: impl Value<'q>) -> Result<(), BoxDynError> {
+        value.add_to_sqlite(args)
+    }
 
-/// The pending deliveries older than the claimed ones of the same (product, customer)
-/// (SQLite has no `LATERAL`; its planner drives the join from the claimed ids).
-const OLDER_PENDING: (&str, &str) = (
-    " WHERE delivery_id IN (SELECT o.delivery_id FROM deliveries c \
-     JOIN deliveries o ON o.customer_id = c.customer_id AND o.product_id = c.product_id \
-       AND o.status = 'pending' AND o.version < c.version \
-     WHERE (o.lease_until IS NULL OR o.lease_until < ",
-    ") AND c.delivery_id IN (",
-);
+    fn begin_write(pools: &Pools<Self>) -> BoxFuture<'_, Result<Tx<Self>, sqlx::Error>> {
+        begin_immediate(pools).boxed()
+    }
 
-/// One writer at a time on SQLite: no row locks to skip.
-const SKIP_LOCKED_DELIVERIES: &str = "";
+    /// `BEGIN IMMEDIATE` already runs claims one at a time (one writer), and commits like
+    /// any other (WAL with synchronous=NORMAL).
+    fn begin_claim(pools: &Pools<Self>) -> BoxFuture<'_, Result<Tx<Self>, sqlx::Error>> {
+        begin_immediate(pools).boxed()
+    }
 
-/// Writers are serialized, so seq order is commit order: every event is visible.
-const FEED_VISIBLE: &str = "";
+    /// Attempt records commit like any other write.
+    fn begin_record(pools: &Pools<Self>) -> BoxFuture<'_, Result<Tx<Self>, sqlx::Error>> {
+        begin_immediate(pools).boxed()
+    }
 
-/// Wake-ups are in-process only (`Store::delivery_wakeup`).
-async fn signal_deliveries(_: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), sqlx::Error> {
-    Ok(())
-}
+    /// Wake-ups are in-process only (the store's own `Notify`).
+    fn signal_deliveries<'c>(
+        _: &'c mut SqliteConnection,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        async { Ok(()) }.boxed()
+    }
 
-/// `BEGIN IMMEDIATE` already runs claims one at a time (one writer), and commits like
-/// any other (WAL with synchronous=NORMAL).
-async fn begin_claim(
-    store: &SqliteStore,
-) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
-    begin_write(store).await
-}
+    fn forward_notifications(
+        _: &Pools<Self>,
+        _: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'_, ()> {
+        async move { shutdown.cancelled().await }.boxed()
+    }
 
-/// Attempt records commit like any other write on SQLite.
-async fn begin_record(
-    store: &SqliteStore,
-) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, sqlx::Error> {
-    begin_write(store).await
-}
+    fn migrate(pools: &Pools<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>> {
+        MIGRATOR.run(&pools.write).boxed()
+    }
 
-async fn forward_notifications(
-    _: &sqlx::SqlitePool,
-    _: &tokio::sync::Notify,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    shutdown.cancelled().await
+    fn migrations() -> usize {
+        MIGRATOR.iter().count()
+    }
+
+    fn execute<'c, 'q: 'c>(
+        conn: &'c mut SqliteConnection,
+        sql: Sql<'q, Self>,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        async move {
+            let (text, args) = sql.into_parts()?;
+            let done = sqlx::query_with(&text, args).execute(conn).await?;
+            Ok(done.rows_affected())
+        }
+        .boxed()
+    }
+
+    fn fetch_rows<'c, 'q: 'c>(
+        conn: &'c mut SqliteConnection,
+        sql: Sql<'q, Self>,
+    ) -> BoxFuture<'c, Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error>> {
+        async move {
+            let (text, args) = sql.into_parts()?;
+            sqlx::query_with(&text, args).fetch_all(conn).await
+        }
+        .boxed()
+    }
+
+    fn decode<R: DecodeRow>(row: &sqlx::sqlite::SqliteRow) -> Result<R, sqlx::Error> {
+        R::from_sqlite(row)
+    }
 }

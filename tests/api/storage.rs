@@ -298,7 +298,7 @@ async fn unique_violations_are_conflicts(backend: Backend) {
 }
 
 async fn idempotency_keys_expire_and_abandoned_claims_are_taken_over(backend: Backend) {
-    use customer_list::storage::IdempotencyState;
+    use customer_list::storage::{IdempotencyClaim, IdempotencyState};
     let (_db, store) = store(backend).await;
     let t0 = time::now();
     let long_ago = t0 - Duration::hours(48);
@@ -306,14 +306,14 @@ async fn idempotency_keys_expire_and_abandoned_claims_are_taken_over(backend: Ba
         let store = store.clone();
         async move {
             store
-                .idempotency_begin(
-                    "p",
-                    "k",
-                    hash,
-                    at,
-                    at - Duration::hours(24),
-                    at - Duration::seconds(60),
-                )
+                .idempotency_begin(IdempotencyClaim {
+                    principal: "p",
+                    key: "k",
+                    request_hash: hash,
+                    now: at,
+                    expired_before: at - Duration::hours(24),
+                    abandoned_before: at - Duration::seconds(60),
+                })
                 .await
                 .unwrap()
         }

@@ -12,7 +12,7 @@ use self::input::{
 };
 use super::{reachable, Hub};
 use crate::domain::customer::{
-    ConflictInfo, Customer, CustomerScope, CustomerStatus, Identifier, MatchedOn,
+    ConflictInfo, Customer, CustomerScope, CustomerStatus, Identifier, MatchedOn, Refusal,
 };
 use crate::domain::tenancy::{Principal, ANY_KEY};
 use crate::domain::tenants::{DedupePolicy, Region};
@@ -131,6 +131,16 @@ fn precondition_failed(current: i64) -> ApiError {
         format!("the customer is at version {current}"),
     )
     .with("current_version", current)
+}
+
+/// The error of a change refused under the customer's row lock.
+fn refused(reason: Refusal) -> ApiError {
+    match reason {
+        Refusal::NotLive => ApiError::not_found("customer"),
+        Refusal::ChangedMeanwhile => retry_exhausted(),
+        Refusal::VersionMismatch { current } => precondition_failed(current),
+        Refusal::NoIdentity => identity_required(),
+    }
 }
 
 fn retry_exhausted() -> ApiError {
@@ -420,7 +430,7 @@ impl Hub {
         let decide = move |current: &StoredCustomer| {
             let customer = &current.customer;
             if customer.status != CustomerStatus::Live {
-                return Decision::Refuse(retry_exhausted());
+                return Decision::Refuse(Refusal::ChangedMeanwhile);
             }
             match customer.merged_with(&fields, permission, origin.as_ref(), time::now()) {
                 None => Decision::Keep,
@@ -487,16 +497,18 @@ impl Hub {
         let decide = move |current: &StoredCustomer| {
             let customer = &current.customer;
             if customer.status != CustomerStatus::Live {
-                return Decision::Refuse(ApiError::not_found("customer"));
+                return Decision::Refuse(Refusal::NotLive);
             }
             if if_match.is_some_and(|expected| expected != customer.version) {
-                return Decision::Refuse(precondition_failed(customer.version));
+                return Decision::Refuse(Refusal::VersionMismatch {
+                    current: customer.version,
+                });
             }
             let Some(next) = customer.patched(&patch, origin.as_ref(), time::now()) else {
                 return Decision::Keep;
             };
             if !next.fields.identifies_someone() {
-                return Decision::Refuse(identity_required());
+                return Decision::Refuse(Refusal::NoIdentity);
             }
             Decision::Write {
                 identifiers: next.identifiers(settings.policy),
@@ -522,7 +534,7 @@ impl Hub {
         match self.store.modify_customer(id, viewer, decide).await? {
             Modified::Missing => Err(ApiError::not_found("customer")),
             Modified::Kept(current) => Ok(current),
-            Modified::Refused(err) => Err(err),
+            Modified::Refused(reason) => Err(refused(reason)),
             Modified::Written {
                 before,
                 after,

@@ -12,7 +12,10 @@ use crate::domain::wire::{self, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_UPDA
 use crate::domain::{time, CustomerId, EventId};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{any_text, text, Fields, FromInput};
-use crate::storage::{NewAssociation, NewCustomer, NewEvent, StoredCustomer, WriteOutcome};
+use crate::storage::{
+    ConflictMergeWrite, CustomerMergeWrite, NewAssociation, NewCustomer, NewEvent, StoredCustomer,
+    WriteOutcome,
+};
 
 /// `POST /v1/conflicts/{id}/merge` body.
 pub struct ConflictMerge {
@@ -127,14 +130,14 @@ impl Hub {
             let association = creator_association(&record, &next);
             let outcome = self
                 .store
-                .merge_conflict_record(
-                    id,
-                    &next,
-                    current.version,
-                    &next.identifiers(settings.policy),
-                    association.as_ref(),
-                    event.as_ref(),
-                )
+                .merge_conflict_record(ConflictMergeWrite {
+                    conflict: id,
+                    survivor: &next,
+                    expected_version: current.version,
+                    identifiers: &next.identifiers(settings.policy),
+                    association: association.as_ref(),
+                    event: event.as_ref(),
+                })
                 .await?;
             match outcome {
                 WriteOutcome::Done => {
@@ -298,14 +301,14 @@ impl Hub {
             });
             let outcome = self
                 .store
-                .merge_customers(
-                    &next,
-                    current.version,
-                    &gone,
-                    absorbed.version,
-                    &next.identifiers(settings.policy),
-                    event.as_ref(),
-                )
+                .merge_customers(CustomerMergeWrite {
+                    survivor: &next,
+                    survivor_version: current.version,
+                    absorbed: &gone,
+                    absorbed_version: absorbed.version,
+                    identifiers: &next.identifiers(settings.policy),
+                    event: event.as_ref(),
+                })
                 .await?;
             match outcome {
                 WriteOutcome::Done => {

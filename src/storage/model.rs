@@ -1,0 +1,280 @@
+//! The values storage takes and returns: plain data, no HTTP and no SQL.
+
+use crate::domain::customer::{Customer, CustomerStatus, Identifier, Refusal};
+use crate::domain::time::Timestamp;
+use crate::domain::{AccountId, CustomerId, EventId, PartnerId, ProductId};
+
+/// A page request over accounts, in (created, account_id) order.
+#[derive(Clone, Debug, Default)]
+pub struct AccountPage {
+    pub partner: Option<PartnerId>,
+    pub after: Option<(Timestamp, AccountId)>,
+    pub limit: i64,
+}
+
+/// A customer as read, with the viewing product's own id for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredCustomer {
+    pub customer: Customer,
+    pub vendor_customer_id: Option<String>,
+}
+
+/// An event row, written in the same transaction as the change it records.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event_id: EventId,
+    pub account_id: AccountId,
+    pub customer_id: CustomerId,
+    pub kind: &'static str,
+    pub version: i64,
+    pub origin: Option<ProductId>,
+    pub data: serde_json::Value,
+    pub created: Timestamp,
+}
+
+/// A new customer with everything written alongside it.
+#[derive(Clone, Debug)]
+pub struct NewCustomer {
+    pub customer: Customer,
+    /// The identifiers de-duplication claims for it (per the account's policy).
+    pub identifiers: Vec<Identifier>,
+    pub association: Option<NewAssociation>,
+    pub event: Option<NewEvent>,
+}
+
+/// A product's own id for a customer.
+#[derive(Clone, Debug)]
+pub struct NewAssociation {
+    pub product_id: ProductId,
+    pub customer_id: CustomerId,
+    /// The customer's scope key: vendor ids are unique per (product, scope).
+    pub scope: String,
+    pub vendor_customer_id: String,
+    pub created: Timestamp,
+}
+
+/// What a customer write did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteOutcome {
+    Done,
+    /// Nothing was written: these identifiers belong to live customers of the scope.
+    Duplicate(Vec<(Identifier, CustomerId)>),
+    /// Nothing was written: the product's vendor id already names this customer.
+    VendorIdTaken(CustomerId),
+    /// Nothing was written: the stored version is not the expected one.
+    Stale,
+}
+
+/// Where an idempotency key stands when a request presents it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IdempotencyState {
+    /// This request owns the key now and must finish or release it.
+    Started,
+    /// Another request with this key is still running.
+    InProgress { request_hash: String },
+    /// A first request finished with this response.
+    Completed {
+        request_hash: String,
+        status: u16,
+        response: serde_json::Value,
+    },
+}
+
+/// What a locked update does with the customer it read.
+// One short-lived value per request: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Decision {
+    /// Write this new state of the customer, with its identifiers and event.
+    Write {
+        customer: Customer,
+        identifiers: Vec<Identifier>,
+        event: Option<NewEvent>,
+    },
+    /// Change nothing.
+    Keep,
+    /// Change nothing, and fail the request for this reason.
+    Refuse(Refusal),
+}
+
+pub type Decide = Box<dyn FnOnce(&StoredCustomer) -> Decision + Send>;
+
+/// The result of `Store::modify_customer`.
+#[allow(clippy::large_enum_variant)]
+pub enum Modified {
+    /// No such customer.
+    Missing,
+    /// Nothing was written; the customer as read.
+    Kept(StoredCustomer),
+    Refused(Refusal),
+    /// The new state `after` was written (`WriteOutcome::Done`) or collided.
+    Written {
+        before: StoredCustomer,
+        after: Customer,
+        outcome: WriteOutcome,
+    },
+}
+
+/// A delivery claimed by a dispatcher, with what it needs to send it.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    pub delivery_id: String,
+    pub product_id: ProductId,
+    pub customer_id: CustomerId,
+    pub version: i64,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    pub event_id: String,
+    pub event_type: String,
+    pub event_created: Timestamp,
+    pub data: serde_json::Value,
+    /// Every product's own id for the customer when the event was written.
+    pub vendor_ids: serde_json::Value,
+    pub webhook_url: Option<String>,
+    /// The current signing secret, and the previous one while it is still valid.
+    pub secrets: Vec<String>,
+}
+
+/// What became of one attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttemptResult {
+    Delivered,
+    /// Failed; try again at this time.
+    Retry(Timestamp),
+    /// Failed for the last time.
+    GiveUp,
+    /// The receiver answered `410 Gone`: its webhook is disabled.
+    Gone,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub product_id: ProductId,
+    pub attempt: i32,
+    pub at: Timestamp,
+    pub response_code: Option<i32>,
+    pub latency_ms: i64,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub result: AttemptResult,
+    /// A webhook failing since before this moment, with no success, is disabled.
+    pub disable_if_failing_since: Timestamp,
+}
+
+/// One attempt as the delivery log shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AttemptView {
+    pub attempt: i32,
+    pub attempted_at: Timestamp,
+    pub response_code: Option<i32>,
+    pub latency_ms: i64,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A delivery as the delivery log shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeliveryView {
+    pub delivery_id: String,
+    pub product_id: String,
+    pub customer_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub version: i64,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt: Option<Timestamp>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub attempt_log: Vec<AttemptView>,
+}
+
+/// A page of a product's delivery log, newest first.
+#[derive(Clone, Debug)]
+pub struct DeliveryQuery {
+    pub product_id: ProductId,
+    pub status: Option<String>,
+    pub customer_id: Option<String>,
+    /// (created, delivery_id) of the last row of the previous page.
+    pub before: Option<(Timestamp, String)>,
+    pub limit: i64,
+}
+
+/// An event of a product's feed.
+#[derive(Clone, Debug)]
+pub struct FeedEvent {
+    pub position: (i64, i64),
+    pub event_id: String,
+    pub event_type: String,
+    pub data: serde_json::Value,
+    pub vendor_ids: serde_json::Value,
+    pub created: Timestamp,
+}
+
+/// Sort orders of the customer list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Created,
+    LastName,
+    FirstName,
+}
+
+/// One page of an account's live customers.
+#[derive(Clone, Debug)]
+pub struct CustomerListQuery {
+    pub scope: String,
+    /// Live customers, or pending conflict records.
+    pub status: CustomerStatus,
+    pub viewer: Option<ProductId>,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// The sort key and id of the last row of the previous page.
+    pub after: Option<(String, CustomerId)>,
+    pub limit: i64,
+    /// A lower-cased `LIKE` pattern over the search text.
+    pub search: Option<String>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    pub updated_since: Option<Timestamp>,
+    pub tag: Option<String>,
+    pub origin: Option<String>,
+    pub vendor_customer_id: Option<String>,
+    /// The total already counted for an earlier page of this listing (from its cursor):
+    /// no need to count again.
+    pub known_total: Option<i64>,
+}
+
+/// A conflict record folded into the customer it matched (`ConflictStore::merge_conflict_record`).
+pub struct ConflictMergeWrite<'a> {
+    pub conflict: &'a CustomerId,
+    /// The survivor's new state, written if its stored version is `expected_version`.
+    pub survivor: &'a Customer,
+    pub expected_version: i64,
+    pub identifiers: &'a [Identifier],
+    /// The record's product's id for the survivor, unless it already has one.
+    pub association: Option<&'a NewAssociation>,
+    pub event: Option<&'a NewEvent>,
+}
+
+/// Two live customers merged (`ConflictStore::merge_customers`).
+pub struct CustomerMergeWrite<'a> {
+    pub survivor: &'a Customer,
+    pub survivor_version: i64,
+    /// Already marked merged into the survivor.
+    pub absorbed: &'a Customer,
+    pub absorbed_version: i64,
+    pub identifiers: &'a [Identifier],
+    pub event: Option<&'a NewEvent>,
+}
+
+/// A request claiming an idempotency key (`IdempotencyStore::idempotency_begin`).
+pub struct IdempotencyClaim<'a> {
+    pub principal: &'a str,
+    pub key: &'a str,
+    pub request_hash: &'a str,
+    pub now: Timestamp,
+    /// Keys created before this are forgotten.
+    pub expired_before: Timestamp,
+    /// Claims never finished that were started before this are taken over.
+    pub abandoned_before: Timestamp,
+}

@@ -1,0 +1,449 @@
+//! Webhook deliveries: the dispatcher's claims and attempt records, the delivery log,
+//! and the webhook's state on its product.
+
+use super::{push_keyset_bound, SqlStore};
+use crate::domain::time::Timestamp;
+use crate::domain::{CustomerId, ProductId};
+use crate::storage::dialect::{Dialect, Sql, Tx};
+use crate::storage::time::DbTime;
+use crate::storage::{
+    AttemptRecord, AttemptResult, AttemptView, ClaimedDelivery, DeliveryQuery, DeliveryStore,
+    DeliveryView, StoreResult,
+};
+use async_trait::async_trait;
+use sqlx::types::Json;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    delivery_id: String,
+    product_id: String,
+    customer_id: String,
+    version: i64,
+    attempts: i32,
+    event_id: String,
+    r#type: String,
+    created: Timestamp,
+    data: Json<serde_json::Value>,
+    vendor_ids: Json<serde_json::Value>,
+    webhook_url: Option<String>,
+    webhook_secret: String,
+    previous_webhook_secret: Option<String>,
+    previous_secret_expires: Option<Timestamp>,
+}
+
+impl ClaimRow {
+    fn into_claimed(self, now: Timestamp) -> ClaimedDelivery {
+        let mut secrets = vec![self.webhook_secret];
+        if let (Some(previous), Some(until)) =
+            (self.previous_webhook_secret, self.previous_secret_expires)
+        {
+            if until > now {
+                secrets.push(previous);
+            }
+        }
+        ClaimedDelivery {
+            delivery_id: self.delivery_id,
+            product_id: ProductId::from_string(self.product_id),
+            customer_id: CustomerId::from_string(self.customer_id),
+            version: self.version,
+            attempts: self.attempts,
+            event_id: self.event_id,
+            event_type: self.r#type,
+            event_created: self.created,
+            data: self.data.0,
+            vendor_ids: self.vendor_ids.0,
+            webhook_url: self.webhook_url,
+            secrets,
+        }
+    }
+}
+
+const DELIVERY_SELECT: &str = "SELECT d.delivery_id, d.product_id, d.customer_id, \
+    e.event_id, e.type, d.version, d.status, d.attempts, d.next_attempt, d.created, d.updated \
+    FROM deliveries d JOIN events e ON e.seq = d.event_seq";
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    delivery_id: String,
+    product_id: String,
+    customer_id: String,
+    event_id: String,
+    r#type: String,
+    version: i64,
+    status: String,
+    attempts: i32,
+    next_attempt: Timestamp,
+    created: Timestamp,
+    updated: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    delivery_id: String,
+    attempt: i32,
+    attempted_at: Timestamp,
+    response_code: Option<i32>,
+    latency_ms: i64,
+    response_body: Option<String>,
+    error: Option<String>,
+}
+
+#[async_trait]
+impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
+    fn delivery_wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.wakeup.clone()
+    }
+
+    async fn forward_notifications(&self, shutdown: CancellationToken) {
+        DB::forward_notifications(&self.pools, self.wakeup.clone(), shutdown).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let mut tx = DB::begin_claim(&self.pools).await?;
+        let claimed: Vec<String> = Sql::<DB>::new(format!(
+            "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
+             WHERE delivery_id IN ( \
+               SELECT d.delivery_id FROM deliveries d \
+               JOIN products p ON p.product_id = d.product_id \
+               WHERE d.status = 'pending' AND d.next_attempt <= $1 \
+                 AND (d.lease_until IS NULL OR d.lease_until < $1) \
+                 AND p.webhook_status = 'enabled' \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
+                     AND o.customer_id = d.customer_id AND o.status = 'pending' AND o.version > d.version) \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
+                     AND o.customer_id = d.customer_id AND o.status = 'pending' \
+                     AND o.lease_until >= $1 AND o.delivery_id <> d.delivery_id) \
+               ORDER BY d.next_attempt LIMIT $3{}) \
+             RETURNING delivery_id",
+            DB::SKIP_LOCKED_DELIVERIES
+        ))
+        .bind(DbTime(now))
+        .bind(DbTime(lease_until))
+        .bind(limit)
+        .scalars(&mut tx)
+        .await?;
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        // Older pending versions of the claimed pairs will never be sent. Driven from the
+        // claimed rows (a few index probes), not from every pending row of the database.
+        let mut supersede =
+            Sql::<DB>::new("UPDATE deliveries SET status = 'superseded', updated = ");
+        supersede.push_bind(DbTime(now));
+        DB::push_older_pending(&mut supersede, DbTime(now), &claimed);
+        supersede.execute(&mut tx).await?;
+
+        let mut details = Sql::<DB>::new(
+            "SELECT d.delivery_id, d.product_id, d.customer_id, d.version, d.attempts, \
+             e.event_id, e.type, e.created, e.data, e.vendor_ids, p.webhook_url, \
+             p.webhook_secret, p.previous_webhook_secret, p.previous_secret_expires \
+             FROM deliveries d JOIN events e ON e.seq = d.event_seq \
+             JOIN products p ON p.product_id = d.product_id WHERE d.delivery_id IN (",
+        );
+        details
+            .push_list(claimed.iter().map(String::as_str))
+            .push(")");
+        let rows: Vec<ClaimRow> = details.fetch_all(&mut tx).await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(|r| r.into_claimed(now)).collect())
+    }
+
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = DB::begin_record(&self.pools).await?;
+        let mut attempts = Sql::<DB>::new(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, response_code, \
+             latency_ms, response_body, error) ",
+        );
+        attempts.push_values(records, |row, r| {
+            row.bind(r.delivery_id.as_str())
+                .bind(r.attempt)
+                .bind(DbTime(r.at))
+                .bind(r.response_code)
+                .bind(r.latency_ms)
+                .bind(r.response_body.as_deref())
+                .bind(r.error.as_deref());
+        });
+        attempts.push(" ON CONFLICT DO NOTHING");
+        attempts.execute(&mut tx).await?;
+
+        let delivered: Vec<&AttemptRecord> = records
+            .iter()
+            .filter(|r| matches!(r.result, AttemptResult::Delivered))
+            .collect();
+        record_successes(&mut tx, &delivered).await?;
+        for r in records
+            .iter()
+            .filter(|r| !matches!(r.result, AttemptResult::Delivered))
+        {
+            record_failure(&mut tx, r).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
+        Ok(
+            Sql::<DB>::new("SELECT MIN(next_attempt) FROM deliveries WHERE status = 'pending'")
+                .scalar(&mut *self.read().await?)
+                .await?,
+        )
+    }
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>> {
+        let mut sql = Sql::<DB>::new(DELIVERY_SELECT);
+        sql.push(" WHERE d.product_id = ")
+            .push_bind(q.product_id.as_str());
+        if let Some(status) = &q.status {
+            sql.push(" AND d.status = ").push_bind(status.as_str());
+        }
+        if let Some(customer) = &q.customer_id {
+            sql.push(" AND d.customer_id = ")
+                .push_bind(customer.as_str());
+        }
+        if let Some((created, id)) = &q.before {
+            push_keyset_bound(&mut sql, "d.created, d.delivery_id", "<", *created, id);
+        }
+        sql.push(" ORDER BY d.created DESC, d.delivery_id DESC LIMIT ")
+            .push_bind(q.limit);
+        self.with_attempts(sql).await
+    }
+
+    async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryView>> {
+        let mut sql = Sql::<DB>::new(DELIVERY_SELECT);
+        sql.push(" WHERE d.delivery_id = ").push_bind(id);
+        Ok(self.with_attempts(sql).await?.pop())
+    }
+
+    async fn retry_delivery(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let retried = Sql::<DB>::new(
+            "UPDATE deliveries SET status = 'pending', next_attempt = $2, lease_until = NULL, updated = $2 \
+             WHERE delivery_id = $1 AND status <> 'superseded' \
+               AND (lease_until IS NULL OR lease_until < $2) \
+               AND NOT EXISTS (SELECT 1 FROM deliveries n WHERE n.product_id = deliveries.product_id \
+                   AND n.customer_id = deliveries.customer_id AND n.version > deliveries.version \
+                   AND n.status IN ('pending', 'delivered'))",
+        )
+        .bind(id)
+        .bind(DbTime(now))
+        .execute(&mut tx)
+        .await?
+            > 0;
+        if retried {
+            DB::signal_deliveries(&mut tx).await?;
+        }
+        tx.commit().await?;
+        if retried {
+            self.wakeup.notify_one();
+        }
+        Ok(retried)
+    }
+
+    async fn set_webhook_status(
+        &self,
+        product: &ProductId,
+        enabled: bool,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        if enabled {
+            Sql::<DB>::new(
+                "UPDATE products SET webhook_status = 'enabled', webhook_disabled_reason = NULL, \
+                 webhook_failing_since = NULL, updated = $2 WHERE product_id = $1",
+            )
+            .bind(product.as_str())
+            .bind(DbTime(now))
+            .execute(&mut tx)
+            .await?;
+        } else {
+            disable_webhook(&mut tx, product.as_str(), reason.unwrap_or("disabled"), now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        product: &ProductId,
+        secret: &str,
+        previous_expires: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        Sql::<DB>::new(
+            "UPDATE products SET previous_webhook_secret = webhook_secret, webhook_secret = $2, \
+             previous_secret_expires = $3, updated = $4 WHERE product_id = $1",
+        )
+        .bind(product.as_str())
+        .bind(secret)
+        .bind(DbTime(previous_expires))
+        .bind(DbTime(now))
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_stats(&self) -> StoreResult<(i64, i64)> {
+        Ok(Sql::<DB>::new(
+            "SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending'), \
+                    (SELECT COUNT(*) FROM products WHERE webhook_status = 'disabled')",
+        )
+        .fetch_one(&mut *self.read().await?)
+        .await?)
+    }
+}
+
+impl<DB: Dialect> SqlStore<DB> {
+    /// The delivery log rows `sql` selects, with their attempts, in one more query.
+    async fn with_attempts(&self, sql: Sql<'_, DB>) -> StoreResult<Vec<DeliveryView>> {
+        let mut conn = self.read().await?;
+        let rows: Vec<DeliveryRow> = sql.fetch_all(&mut conn).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut attempts = Sql::<DB>::new(
+            "SELECT delivery_id, attempt, attempted_at, response_code, latency_ms, response_body, error \
+             FROM delivery_attempts WHERE delivery_id IN (",
+        );
+        attempts
+            .push_list(rows.iter().map(|r| r.delivery_id.as_str()))
+            .push(") ORDER BY delivery_id, attempt");
+        let attempts: Vec<AttemptRow> = attempts.fetch_all(&mut conn).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeliveryView {
+                attempt_log: attempts
+                    .iter()
+                    .filter(|a| a.delivery_id == r.delivery_id)
+                    .map(|a| AttemptView {
+                        attempt: a.attempt,
+                        attempted_at: a.attempted_at,
+                        response_code: a.response_code,
+                        latency_ms: a.latency_ms,
+                        response_body: a.response_body.clone(),
+                        error: a.error.clone(),
+                    })
+                    .collect(),
+                next_attempt: (r.status == "pending").then_some(r.next_attempt),
+                delivery_id: r.delivery_id,
+                product_id: r.product_id,
+                customer_id: r.customer_id,
+                event_id: r.event_id,
+                event_type: r.r#type,
+                version: r.version,
+                status: r.status,
+                attempts: r.attempts,
+                created: r.created,
+                updated: r.updated,
+            })
+            .collect())
+    }
+}
+
+/// The common case, successes, in two statements for the whole batch.
+async fn record_successes<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    delivered: &[&AttemptRecord],
+) -> StoreResult<()> {
+    let Some(last) = delivered.iter().map(|r| r.at).max() else {
+        return Ok(());
+    };
+    let mut done = Sql::<DB>::new(
+        "UPDATE deliveries SET status = 'delivered', lease_until = NULL, updated = ",
+    );
+    done.push_bind(DbTime(last))
+        .push(" WHERE status = 'pending' AND delivery_id IN (")
+        .push_list(delivered.iter().map(|r| r.delivery_id.as_str()))
+        .push(")");
+    done.execute(tx).await?;
+    let mut products: Vec<&str> = delivered.iter().map(|r| r.product_id.as_str()).collect();
+    products.sort_unstable();
+    products.dedup();
+    // Only products that were failing: a no-op update would still write a row version
+    // and queue every delivery of a product on one lock.
+    let mut healthy = Sql::<DB>::new(
+        "UPDATE products SET webhook_failing_since = NULL \
+         WHERE webhook_failing_since IS NOT NULL AND product_id IN (",
+    );
+    healthy.push_list(products).push(")");
+    healthy.execute(tx).await?;
+    Ok(())
+}
+
+/// A failed attempt: the delivery's next try (or its end), and the webhook's health.
+async fn record_failure<DB: Dialect>(tx: &mut Tx<DB>, r: &AttemptRecord) -> StoreResult<()> {
+    let (status, next): (&str, Option<Timestamp>) = match &r.result {
+        AttemptResult::Retry(at) => ("pending", Some(*at)),
+        _ => ("failed", None),
+    };
+    Sql::<DB>::new(
+        "UPDATE deliveries SET status = $2, next_attempt = COALESCE($3, next_attempt), \
+         lease_until = NULL, updated = $4 WHERE delivery_id = $1 AND status = 'pending'",
+    )
+    .bind(r.delivery_id.as_str())
+    .bind(status)
+    .bind(next.map(DbTime))
+    .bind(DbTime(r.at))
+    .execute(tx)
+    .await?;
+    let product = r.product_id.as_str();
+    if matches!(r.result, AttemptResult::Gone) {
+        return disable_webhook(tx, product, "the receiver answered 410 Gone", r.at).await;
+    }
+    Sql::<DB>::new(
+        "UPDATE products SET webhook_failing_since = $2 \
+         WHERE product_id = $1 AND webhook_failing_since IS NULL",
+    )
+    .bind(product)
+    .bind(DbTime(r.at))
+    .execute(tx)
+    .await?;
+    let since: Option<Timestamp> =
+        Sql::<DB>::new("SELECT webhook_failing_since FROM products WHERE product_id = $1")
+            .bind(product)
+            .scalar(tx)
+            .await?;
+    if since.is_some_and(|t| t < r.disable_if_failing_since) {
+        disable_webhook(tx, product, "failing for 5 days without a success", r.at).await?;
+    }
+    Ok(())
+}
+
+/// Disables a product's webhook and fails its pending deliveries (the feed keeps the
+/// events).
+async fn disable_webhook<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    product: &str,
+    reason: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    Sql::<DB>::new(
+        "UPDATE products SET webhook_status = 'disabled', webhook_disabled_reason = $2, updated = $3 \
+         WHERE product_id = $1",
+    )
+    .bind(product)
+    .bind(reason)
+    .bind(DbTime(now))
+    .execute(tx)
+    .await?;
+    Sql::<DB>::new(
+        "UPDATE deliveries SET status = 'failed', lease_until = NULL, updated = $2 \
+         WHERE product_id = $1 AND status = 'pending'",
+    )
+    .bind(product)
+    .bind(DbTime(now))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
