@@ -1,23 +1,25 @@
-//! Webhook delivery: a dispatcher built from one step, `claim → send → record`, that any
-//! number of servers can run against one Postgres (leases, `SKIP LOCKED`); on SQLite one
-//! process owns dispatch. Woken by the committing transaction (`NOTIFY`, or in-process),
-//! with a periodic sweep as the safety net.
+//! Webhook delivery: a dispatcher built from typed stages, `claim → send → classify →
+//! record`, that any number of servers can run against one Postgres (leases,
+//! `SKIP LOCKED`); on SQLite one process owns dispatch. Woken by the committing
+//! transaction (`NOTIFY`, or in-process), with a periodic sweep as the safety net.
 
 pub mod client;
 pub mod schedule;
 pub mod signing;
 
-use self::client::{AddressGuard, WebhookClient};
+use self::client::{AddressGuard, Answer, Failure, WebhookClient};
 use self::schedule::{parse_retry_after, RetrySchedule};
 use crate::domain::time::{self, Timestamp};
 use crate::domain::wire;
-use crate::storage::{AttemptRecord, AttemptResult, ClaimedDelivery, DynStore};
+use crate::storage::{AttemptRecord, AttemptResult, ClaimedDelivery, DeliveryStore};
 use futures_util::StreamExt;
 use ipnet::IpNet;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// A webhook failing this long without a success is disabled.
 pub const DISABLE_AFTER_DAYS: i64 = 5;
@@ -74,8 +76,72 @@ impl DispatchConfig {
     }
 }
 
+/// What one attempt to send came to.
+#[derive(Debug)]
+pub enum Sent {
+    /// The receiver answered (any status).
+    Answered(Answer),
+    /// No answer: refused address, connection error, timeout.
+    Failed(Failure),
+    /// Nothing could be sent: the product has no URL, or its secret cannot sign.
+    Unsendable(&'static str),
+}
+
+/// What an attempt's outcome means for its delivery (pure: no I/O, no clock, no
+/// randomness). `attempts` counts this one; `jitter` is a number in [0, 1).
+pub fn classify(
+    sent: &Sent,
+    attempts: i32,
+    schedule: &RetrySchedule,
+    now: Timestamp,
+    jitter: f64,
+) -> AttemptResult {
+    let retry_after = match sent {
+        Sent::Answered(answer) => match answer.status {
+            200..=299 => return AttemptResult::Delivered,
+            410 => return AttemptResult::Gone,
+            _ => answer
+                .retry_after
+                .as_deref()
+                .and_then(|value| parse_retry_after(value, now)),
+        },
+        Sent::Failed(_) => None,
+        Sent::Unsendable(_) => return AttemptResult::GiveUp,
+    };
+    match schedule.next_delay(attempts.max(0) as usize, retry_after, jitter) {
+        Some(delay) => AttemptResult::Retry(now + chrono_of(delay)),
+        None => AttemptResult::GiveUp,
+    }
+}
+
+/// The row the log keeps of an attempt.
+fn attempt_record(
+    d: &ClaimedDelivery,
+    at: Timestamp,
+    sent: Sent,
+    result: AttemptResult,
+) -> AttemptRecord {
+    let (response_code, latency, response_body, error) = match sent {
+        Sent::Answered(a) => (Some(i32::from(a.status)), a.latency, Some(a.body), None),
+        Sent::Failed(f) => (None, f.latency, None, Some(f.error)),
+        Sent::Unsendable(why) => (None, Duration::ZERO, None, Some(why.to_owned())),
+    };
+    AttemptRecord {
+        delivery_id: d.delivery_id.clone(),
+        product_id: d.product_id.clone(),
+        attempt: d.attempts,
+        at,
+        response_code,
+        latency_ms: latency.as_millis() as i64,
+        response_body,
+        error,
+        result,
+        disable_if_failing_since: at - chrono::Duration::days(DISABLE_AFTER_DAYS),
+    }
+}
+
 pub struct Dispatcher {
-    store: DynStore,
+    store: Arc<dyn DeliveryStore>,
     client: WebhookClient,
     config: DispatchConfig,
 }
@@ -85,7 +151,7 @@ fn chrono_of(d: Duration) -> chrono::Duration {
 }
 
 impl Dispatcher {
-    pub fn new(store: DynStore, config: DispatchConfig) -> anyhow::Result<Self> {
+    pub fn new(store: Arc<dyn DeliveryStore>, config: DispatchConfig) -> anyhow::Result<Self> {
         let client = WebhookClient::new(
             config.timeout,
             AddressGuard::new(config.allowed_cidrs.clone()),
@@ -100,15 +166,10 @@ impl Dispatcher {
     /// One step: claim due deliveries, send them concurrently, record each outcome.
     /// Returns how many were handled.
     pub async fn step(&self) -> anyhow::Result<usize> {
-        let now = time::now();
-        let lease_until = now + chrono_of(self.config.lease());
-        let claimed = self
-            .store
-            .claim_deliveries(now, lease_until, self.config.batch)
-            .await?;
+        let claimed = self.claim(self.config.batch).await?;
         let handled = claimed.len();
         let records: Vec<AttemptRecord> = futures_util::stream::iter(claimed)
-            .map(|delivery| self.deliver(delivery))
+            .map(|delivery| self.attempt(delivery))
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
@@ -116,9 +177,41 @@ impl Dispatcher {
         Ok(handled)
     }
 
-    /// Sends one claimed delivery; returns what happened, to be recorded.
-    async fn deliver(&self, d: ClaimedDelivery) -> AttemptRecord {
+    /// Stage 1: lease up to `limit` due deliveries.
+    async fn claim(&self, limit: i64) -> anyhow::Result<Vec<ClaimedDelivery>> {
         let now = time::now();
+        let lease_until = now + chrono_of(self.config.lease());
+        Ok(self.store.claim_deliveries(now, lease_until, limit).await?)
+    }
+
+    /// Stages 2 and 3 for one delivery, in a span naming it (never personal data):
+    /// send, then classify what came back into the record to write.
+    async fn attempt(&self, d: ClaimedDelivery) -> AttemptRecord {
+        let span = tracing::info_span!(
+            "delivery",
+            delivery_id = %d.delivery_id,
+            product_id = %d.product_id,
+            attempt = d.attempts,
+        );
+        async {
+            let started = time::now();
+            let sent = self.send(&d, started).await;
+            let result = classify(
+                &sent,
+                d.attempts,
+                &self.config.schedule,
+                time::now(),
+                rand::random::<f64>(),
+            );
+            tracing::debug!(?result, "delivery attempted");
+            attempt_record(&d, started, sent, result)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Stage 2: the signed Standard Webhooks request.
+    async fn send(&self, d: &ClaimedDelivery, now: Timestamp) -> Sent {
         let vendor_id = d
             .vendor_ids
             .get(d.product_id.as_str())
@@ -128,63 +221,21 @@ impl Dispatcher {
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let timestamp = now.timestamp();
         let secrets: Vec<&str> = d.secrets.iter().map(String::as_str).collect();
-        let mut record = AttemptRecord {
-            delivery_id: d.delivery_id.clone(),
-            product_id: d.product_id.clone(),
-            attempt: d.attempts,
-            at: now,
-            response_code: None,
-            latency_ms: 0,
-            response_body: None,
-            error: None,
-            result: AttemptResult::GiveUp,
-            disable_if_failing_since: now - chrono::Duration::days(DISABLE_AFTER_DAYS),
-        };
         let headers = signing::signature_header(&secrets, &d.event_id, timestamp, &body)
             .ok()
             .and_then(|signature| webhook_headers(&d.event_id, timestamp, &signature));
         let (Some(url), Some(headers)) = (d.webhook_url.as_deref(), headers) else {
-            record.error = Some("the product has no webhook URL or a malformed secret".into());
-            return record;
+            return Sent::Unsendable("the product has no webhook URL or a malformed secret");
         };
-        let retry_after = match self.client.post(url, headers, body).await {
-            Ok(answer) => {
-                record.response_code = Some(i32::from(answer.status));
-                record.latency_ms = answer.latency.as_millis() as i64;
-                record.response_body = Some(answer.body);
-                match answer.status {
-                    200..=299 => {
-                        record.result = AttemptResult::Delivered;
-                        return record;
-                    }
-                    410 => {
-                        record.result = AttemptResult::Gone;
-                        return record;
-                    }
-                    _ => answer
-                        .retry_after
-                        .and_then(|value| parse_retry_after(&value, now)),
-                }
-            }
-            Err(failure) => {
-                record.latency_ms = failure.latency.as_millis() as i64;
-                record.error = Some(failure.error);
-                None
-            }
-        };
-        record.result = match self.config.schedule.next_delay(
-            d.attempts.max(0) as usize,
-            retry_after,
-            rand::random::<f64>(),
-        ) {
-            Some(delay) => AttemptResult::Retry(time::now() + chrono_of(delay)),
-            None => AttemptResult::GiveUp,
-        };
-        record
+        match self.client.post(url, headers, body).await {
+            Ok(answer) => Sent::Answered(answer),
+            Err(failure) => Sent::Failed(failure),
+        }
     }
 
-    /// Records attempts in one transaction, counting them by outcome. Recording frees
-    /// the (product, customer) pairs for their next version: the loop is woken.
+    /// Stage 4: records attempts in one transaction, counting them by outcome.
+    /// Recording frees the (product, customer) pairs for their next version: the loop is
+    /// woken.
     async fn record(&self, records: &[AttemptRecord]) -> anyhow::Result<()> {
         for record in records {
             let outcome = match record.result {
@@ -238,10 +289,10 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `shutdown`, as a pipeline of the same claim → send → record: it
-    /// claims only as many deliveries as it has free sending slots, and claims again as
-    /// soon as one frees, so a slow receiver holds one slot, never the others. On
-    /// shutdown, deliveries in flight finish and are recorded first.
+    /// Runs until `shutdown`, as a pipeline of the same stages: it takes its sending
+    /// permits first (waiting for at least one) and claims exactly that many, so a slow
+    /// receiver holds one permit, never the others. On shutdown, deliveries in flight
+    /// finish and are recorded first.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let wakeup = self.store.delivery_wakeup();
         let forwarder = {
@@ -254,71 +305,155 @@ impl Dispatcher {
             let this = self.clone();
             tokio::spawn(async move { this.record_continuously(sent).await })
         };
-        let slots = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency));
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let mut in_flight = tokio::task::JoinSet::new();
-        while !shutdown.is_cancelled() {
+        loop {
             while in_flight.try_join_next().is_some() {}
-            let free = slots.available_permits() as i64;
-            let claimed = if free == 0 {
-                Ok(Vec::new())
-            } else {
-                let now = time::now();
-                let lease_until = now + chrono_of(self.config.lease());
-                self.store
-                    .claim_deliveries(now, lease_until, free.min(self.config.batch))
-                    .await
+            let mut held = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                held = self.take_permits(&permits) => held,
             };
-            let claimed = match claimed {
+            let wanted = held.len();
+            let claimed = match self.claim(wanted as i64).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     tracing::warn!(error = %err, "claiming deliveries failed; retrying shortly");
                     Vec::new()
                 }
             };
-            let claimed_none = claimed.is_empty();
-            let full = !claimed_none && claimed.len() as i64 >= free.min(self.config.batch);
-            for delivery in claimed {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    break;
-                };
+            let got = claimed.len();
+            for (delivery, permit) in claimed.into_iter().zip(held.drain(..)) {
                 let this = self.clone();
                 let report = report.clone();
                 in_flight.spawn(async move {
-                    let _ = report.send(this.deliver(delivery).await);
-                    drop(slot);
+                    let _ = report.send(this.attempt(delivery).await);
+                    drop(permit);
                 });
             }
-            if full && slots.available_permits() > 0 {
+            drop(held);
+            if got == wanted {
+                // Every permit found work: there may be more due.
                 continue;
             }
-            let wait_for_slot = full || free == 0;
-            let idle = if wait_for_slot {
-                Duration::from_secs(1)
-            } else if claimed_none {
+            let idle = if got == 0 {
                 // Due but not claimable (in flight, or behind an older version in
                 // flight): recording wakes the loop; until then, poll slowly.
                 self.idle_for().await.max(BLOCKED_POLL)
             } else {
                 self.idle_for().await
             };
-            let freed = slots.clone();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(idle) => {}
-                // A slot freed while all were busy: there may be more to claim.
-                _ = async move {
-                    if wait_for_slot {
-                        let _ = freed.acquire().await;
-                    } else {
-                        std::future::pending::<()>().await
-                    }
-                } => {}
             }
         }
         while in_flight.join_next().await.is_some() {}
         drop(report);
         let _ = recorder.await;
         let _ = forwarder.await;
+    }
+
+    /// Waits for one sending permit, then takes as many more as are free, up to a batch.
+    async fn take_permits(&self, permits: &Arc<Semaphore>) -> Vec<OwnedSemaphorePermit> {
+        let Ok(first) = permits.clone().acquire_owned().await else {
+            return Vec::new();
+        };
+        let mut held = vec![first];
+        while (held.len() as i64) < self.config.batch {
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => held.push(permit),
+                Err(_) => break,
+            }
+        }
+        held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16, retry_after: Option<&str>) -> Sent {
+        Sent::Answered(Answer {
+            status,
+            retry_after: retry_after.map(str::to_owned),
+            body: String::new(),
+            latency: Duration::from_millis(3),
+        })
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn a_2xx_is_delivered_and_410_disables() {
+        let schedule = RetrySchedule::default();
+        for status in [200, 204, 299] {
+            let sent = answered(status, None);
+            assert_eq!(
+                classify(&sent, 1, &schedule, at(0), 0.5),
+                AttemptResult::Delivered
+            );
+        }
+        let gone = answered(410, None);
+        assert_eq!(
+            classify(&gone, 1, &schedule, at(0), 0.5),
+            AttemptResult::Gone
+        );
+    }
+
+    #[test]
+    fn failures_retry_on_the_schedule_until_it_runs_out() {
+        let schedule = RetrySchedule::parse("5,300").unwrap();
+        let failed = Sent::Failed(Failure {
+            error: "connection refused".into(),
+            latency: Duration::ZERO,
+        });
+        // Jitter 0.5 is the schedule's own delay (±20% around it).
+        assert_eq!(
+            classify(&failed, 1, &schedule, at(0), 0.5),
+            AttemptResult::Retry(at(5))
+        );
+        assert_eq!(
+            classify(&answered(503, None), 2, &schedule, at(0), 0.5),
+            AttemptResult::Retry(at(300))
+        );
+        assert_eq!(
+            classify(&failed, 3, &schedule, at(0), 0.5),
+            AttemptResult::GiveUp
+        );
+        // The lowest jitter is 20% early.
+        assert_eq!(
+            classify(&failed, 1, &schedule, at(0), 0.0),
+            AttemptResult::Retry(at(4))
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_the_schedule() {
+        let schedule = RetrySchedule::parse("5,300").unwrap();
+        let wanted = answered(429, Some("120"));
+        assert_eq!(
+            classify(&wanted, 1, &schedule, at(0), 0.9),
+            AttemptResult::Retry(at(120))
+        );
+        let too_long = answered(503, Some("86400"));
+        assert_eq!(
+            classify(&too_long, 1, &schedule, at(0), 0.9),
+            AttemptResult::Retry(at(300))
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_sent_gives_up_at_once() {
+        let schedule = RetrySchedule::default();
+        let sent = Sent::Unsendable("no URL");
+        assert_eq!(
+            classify(&sent, 1, &schedule, at(0), 0.5),
+            AttemptResult::GiveUp
+        );
     }
 }
