@@ -177,6 +177,10 @@ async fn associate_many(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<serde_json::Value>> {
     let results = state.hub.associate_many(&who, body).await?;
+    let results: Vec<_> = results
+        .into_iter()
+        .map(|result| item_result(result.map(|stored| (StatusCode::OK, stored))))
+        .collect();
     Ok(Json(json!({ "results": results })))
 }
 
@@ -189,7 +193,24 @@ async fn create_batch(
 ) -> ApiResult<Json<serde_json::Value>> {
     let mode = on_duplicate(&params)?;
     let results = state.hub.create_batch(&who, body, mode).await?;
+    let results: Vec<_> = results
+        .into_iter()
+        .map(|result| {
+            item_result(result.map(|created| match created {
+                Created::New(stored) => (StatusCode::CREATED, stored),
+                Created::Merged(stored) => (StatusCode::OK, stored),
+            }))
+        })
+        .collect();
     Ok(Json(json!({ "results": results })))
+}
+
+/// One item of a bulk response: its status with the customer, or with the problem.
+fn item_result(result: ApiResult<(StatusCode, StoredCustomer)>) -> serde_json::Value {
+    match result {
+        Ok((status, stored)) => json!({"status": status.as_u16(), "customer": stored.record()}),
+        Err(err) => json!({"status": err.status.as_u16(), "problem": err.to_problem()}),
+    }
 }
 
 #[utoipa::path(operation_id = "customers_merge", post, path = "/v1/customers/{customer_id}/merge", tag = "conflicts", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several")), request_body = crate::http::openapi::CustomerMergeInput, responses((status = 200, description = "The survivor", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]

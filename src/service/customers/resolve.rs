@@ -2,10 +2,7 @@
 //! matched, kept as customers of their own, or discarded; and two live customers merged.
 //! Each resolution writes its event in the same transaction as its change.
 
-use super::{
-    backoff, duplicate, event_for, matched_on, origin_of, retry_exhausted, CustomerRef, Hub,
-    WRITE_ATTEMPTS,
-};
+use super::{collision, event_for, origin_of, retrying, CustomerRef, Hub};
 use crate::domain::customer::{Customer, CustomerStatus, Identifier, Prefer};
 use crate::domain::tenancy::Principal;
 use crate::domain::wire::{self, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_UPDATED};
@@ -95,8 +92,7 @@ impl Hub {
         input: ConflictMerge,
     ) -> ApiResult<StoredCustomer> {
         let origin = origin_of(who);
-        for attempt in 0..WRITE_ATTEMPTS {
-            backoff(attempt).await;
+        retrying(|| async {
             let record = self.pending_conflict(who, id).await?;
             let Some(info) = &record.conflict else {
                 return Err(conflict_gone());
@@ -117,10 +113,10 @@ impl Hub {
                 .absorbing(&record, input.prefer, origin, time::now())
                 .unwrap_or_else(|| current.clone());
             if input.dry_run {
-                return Ok(StoredCustomer {
+                return Ok(Some(StoredCustomer {
                     customer: next,
                     vendor_customer_id: survivor.vendor_customer_id,
-                });
+                }));
             }
             let settings = self.scope_settings(&current.scope).await?;
             let changed = next.version != current.version;
@@ -140,26 +136,20 @@ impl Hub {
                 })
                 .await?;
             match outcome {
-                WriteOutcome::Done => {
-                    return Ok(StoredCustomer {
-                        customer: next,
-                        vendor_customer_id: survivor.vendor_customer_id,
-                    })
-                }
-                WriteOutcome::Duplicate(matches) => {
-                    return Err(duplicate(&matches[0].1, matched_on(&matches)))
-                }
-                WriteOutcome::VendorIdTaken(other) => {
-                    let id = association
-                        .map(|a| a.vendor_customer_id)
-                        .unwrap_or_default();
-                    return Err(super::vendor_id_taken(&other, &id));
+                WriteOutcome::Done => Ok(Some(StoredCustomer {
+                    customer: next,
+                    vendor_customer_id: survivor.vendor_customer_id,
+                })),
+                duplicate @ WriteOutcome::Duplicate(_) => Err(collision(duplicate, None)),
+                taken @ WriteOutcome::VendorIdTaken(_) => {
+                    let id = association.map(|a| a.vendor_customer_id);
+                    Err(collision(taken, id.as_deref()))
                 }
                 // The survivor changed, or the record was resolved meanwhile.
-                WriteOutcome::Stale => continue,
+                WriteOutcome::Stale => Ok(None),
             }
-        }
-        Err(retry_exhausted())
+        })
+        .await
     }
 
     /// Keeps a conflict record as a customer of its own, without the emails and phones
@@ -172,15 +162,20 @@ impl Hub {
         let origin = origin_of(who);
         let record = self.pending_conflict(who, id).await?;
         let settings = self.scope_settings(&record.scope).await?;
-        let mut taken: Vec<Identifier> = record
-            .conflict
-            .iter()
-            .flat_map(|c| c.matched_on.iter().filter_map(Identifier::from_matched))
-            .collect();
-        for attempt in 0..WRITE_ATTEMPTS {
-            backoff(attempt).await;
+        // Identifiers it must leave to their owners; grows when a try collides.
+        let taken: std::sync::Mutex<Vec<Identifier>> = std::sync::Mutex::new(
+            record
+                .conflict
+                .iter()
+                .flat_map(|c| c.matched_on.iter().filter_map(Identifier::from_matched))
+                .collect(),
+        );
+        retrying(|| async {
             let now = time::now();
-            let mut customer = record.without_identifiers(&taken);
+            let mut customer = {
+                let taken = taken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                record.without_identifiers(&taken)
+            };
             customer.customer_id = CustomerId::generate();
             customer.status = CustomerStatus::Live;
             customer.conflict = None;
@@ -208,25 +203,25 @@ impl Hub {
                         }
                         _ => None,
                     };
-                    return Ok(StoredCustomer {
+                    Ok(Some(StoredCustomer {
                         customer,
                         vendor_customer_id,
-                    });
+                    }))
                 }
                 // Identifiers taken since the record was made stay with their owners too.
                 WriteOutcome::Duplicate(matches) => {
-                    taken.extend(matches.into_iter().map(|(identifier, _)| identifier))
+                    let mut taken = taken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    taken.extend(matches.into_iter().map(|(identifier, _)| identifier));
+                    Ok(None)
                 }
-                WriteOutcome::VendorIdTaken(other) => {
-                    let id = association
-                        .map(|a| a.vendor_customer_id)
-                        .unwrap_or_default();
-                    return Err(super::vendor_id_taken(&other, &id));
+                taken @ WriteOutcome::VendorIdTaken(_) => {
+                    let id = association.map(|a| a.vendor_customer_id);
+                    Err(collision(taken, id.as_deref()))
                 }
-                WriteOutcome::Stale => return Err(conflict_gone()),
+                WriteOutcome::Stale => Err(conflict_gone()),
             }
-        }
-        Err(retry_exhausted())
+        })
+        .await
     }
 
     /// Discards a conflict record; nothing is emitted.
@@ -250,8 +245,7 @@ impl Hub {
         input: CustomerMerge,
     ) -> ApiResult<StoredCustomer> {
         let origin = origin_of(who);
-        for attempt in 0..WRITE_ATTEMPTS {
-            backoff(attempt).await;
+        retrying(|| async {
             let survivor = self.live_customer(who, target).await?;
             let absorbed = self
                 .live_customer(who, &CustomerRef::Id(input.from.clone()))
@@ -313,17 +307,15 @@ impl Hub {
             match outcome {
                 WriteOutcome::Done => {
                     let viewed = self.store.get_customer(&next.customer_id, origin).await?;
-                    return Ok(viewed.unwrap_or(StoredCustomer {
+                    Ok(Some(viewed.unwrap_or(StoredCustomer {
                         customer: next,
                         vendor_customer_id: survivor.vendor_customer_id,
-                    }));
+                    })))
                 }
-                WriteOutcome::Duplicate(matches) => {
-                    return Err(duplicate(&matches[0].1, matched_on(&matches)))
-                }
-                WriteOutcome::Stale | WriteOutcome::VendorIdTaken(_) => continue,
+                duplicate @ WriteOutcome::Duplicate(_) => Err(collision(duplicate, None)),
+                WriteOutcome::Stale | WriteOutcome::VendorIdTaken(_) => Ok(None),
             }
-        }
-        Err(retry_exhausted())
+        })
+        .await
     }
 }

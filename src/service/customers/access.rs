@@ -1,0 +1,174 @@
+//! Who reaches which customer (SPEC section 2 applied to customers): the scope a
+//! create writes to, and the customer a path names, as the caller may see it.
+
+use super::{origin_of, CustomerRef, ScopeSettings};
+use crate::domain::customer::{CustomerScope, CustomerStatus};
+use crate::domain::tenancy::{Principal, ANY_KEY};
+use crate::domain::tenants::{DedupePolicy, Region};
+use crate::domain::AccountId;
+use crate::error::{ApiError, ApiResult};
+use crate::service::{reachable, Hub};
+use crate::storage::StoredCustomer;
+
+impl Hub {
+    /// The settings of a scope: its account's region and dedupe policy; account-less
+    /// customers use the defaults.
+    pub(super) async fn scope_settings(&self, scope: &CustomerScope) -> ApiResult<ScopeSettings> {
+        let (region, policy) = match scope {
+            CustomerScope::Account(id) => {
+                let account = self.store.get_account(id).await?;
+                let account = reachable(account, "account", |_| true)?;
+                (account.default_region, account.dedupe_policy)
+            }
+            CustomerScope::Product(_) => (Region::default(), DedupePolicy::default()),
+        };
+        Ok(ScopeSettings {
+            scope: scope.clone(),
+            region,
+            policy,
+        })
+    }
+
+    /// Whether `who` may reach the customers of `scope` (SPEC section 2).
+    pub(crate) async fn reaches_scope(
+        &self,
+        who: &Principal,
+        scope: &CustomerScope,
+    ) -> ApiResult<bool> {
+        Ok(match (who, scope) {
+            (Principal::Admin, _) => true,
+            (Principal::Product(me), CustomerScope::Product(owner)) => me == owner,
+            (_, CustomerScope::Product(_)) => false,
+            (Principal::Account(me), CustomerScope::Account(id)) => me == id,
+            (Principal::Partner(me), CustomerScope::Account(id)) => self
+                .store
+                .get_account(id)
+                .await?
+                .is_some_and(|a| a.partner_id == *me),
+            (Principal::Product(me), CustomerScope::Account(id)) => {
+                self.store.get_activation(id, me).await?.is_some()
+            }
+        })
+    }
+
+    /// The scope a create writes to, checked against the caller.
+    pub(super) async fn create_scope(
+        &self,
+        who: &Principal,
+        account: Option<AccountId>,
+    ) -> ApiResult<ScopeSettings> {
+        who.require(ANY_KEY)?;
+        let scope = match (who, account) {
+            (_, Some(account)) => CustomerScope::Account(account),
+            (Principal::Product(me), None) => CustomerScope::Product(me.clone()),
+            (Principal::Account(me), None) => CustomerScope::Account(me.clone()),
+            (_, None) => {
+                return Err(ApiError::invalid_field(
+                    "account_id",
+                    "is required unless the key is a product or account key",
+                ))
+            }
+        };
+        if !self.reaches_scope(who, &scope).await? {
+            return Err(ApiError::not_found("account"));
+        }
+        self.scope_settings(&scope).await
+    }
+
+    /// Resolves a path reference to a customer `who` may reach, in any status but
+    /// deleted. A merged-away id answers `404` with `merged_into`.
+    pub(super) async fn reachable_customer(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+    ) -> ApiResult<StoredCustomer> {
+        who.require(ANY_KEY)?;
+        let viewer = origin_of(who);
+        let id = match target {
+            CustomerRef::Id(id) => id.clone(),
+            CustomerRef::Vendor {
+                vendor_customer_id,
+                account,
+            } => {
+                let Some(product) = viewer else {
+                    return Err(ApiError::invalid_field(
+                        "id_type",
+                        "only a product key addresses customers by its own id",
+                    ));
+                };
+                let mut found = Vec::new();
+                for id in self
+                    .store
+                    .find_by_vendor_id(product, vendor_customer_id)
+                    .await?
+                {
+                    if let Some(stored) = self.store.get_customer(&id, viewer).await? {
+                        let in_account = account
+                            .as_ref()
+                            .is_none_or(|a| stored.customer.scope.account() == Some(a));
+                        if in_account && self.reaches_scope(who, &stored.customer.scope).await? {
+                            found.push(stored);
+                        }
+                    }
+                }
+                return match found.len() {
+                    0 => Err(ApiError::not_found("customer")),
+                    1 => Ok(found.remove(0)),
+                    _ => Err(ApiError::invalid_field(
+                        "account_id",
+                        "this id names customers in several accounts: add ?account_id=",
+                    )),
+                };
+            }
+        };
+        let stored = self.store.get_customer(&id, viewer).await?;
+        let Some(stored) = stored else {
+            return Err(ApiError::not_found("customer"));
+        };
+        if !self.reaches_scope(who, &stored.customer.scope).await? {
+            return Err(ApiError::not_found("customer"));
+        }
+        match stored.customer.status {
+            CustomerStatus::Live => Ok(stored),
+            // The product that made a conflict record sees its own id on it.
+            CustomerStatus::Conflict => {
+                let mut stored = stored;
+                if viewer.is_some() && stored.customer.origins.first() == viewer {
+                    stored.vendor_customer_id = stored
+                        .customer
+                        .conflict
+                        .as_ref()
+                        .and_then(|c| c.vendor_customer_id.clone());
+                }
+                Ok(stored)
+            }
+            CustomerStatus::Deleted => Err(ApiError::not_found("customer")),
+            CustomerStatus::Merged => {
+                Err(ApiError::not_found("customer")
+                    .with("merged_into", &stored.customer.merged_into))
+            }
+        }
+    }
+
+    /// A live customer (not a conflict record) `who` may reach.
+    pub(super) async fn live_customer(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+    ) -> ApiResult<StoredCustomer> {
+        let stored = self.reachable_customer(who, target).await?;
+        if stored.customer.status != CustomerStatus::Live {
+            return Err(ApiError::not_found("customer")
+                .with("hint", "conflict records are resolved under /v1/conflicts"));
+        }
+        Ok(stored)
+    }
+
+    pub async fn get_customer(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+    ) -> ApiResult<StoredCustomer> {
+        self.reachable_customer(who, target).await
+    }
+}

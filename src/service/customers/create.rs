@@ -1,0 +1,276 @@
+//! Creating customers, one or in a batch, with the duplicate rules of SPEC section 5
+//! (`on_duplicate`: a conflict record, a refusal, or a merge into the existing customer).
+
+use super::input::{parse_draft, CustomerDraft, OnDuplicate};
+use super::{
+    bulk_items, collision, duplicate, event_for, matched_on, origin_of, retry_exhausted, retrying,
+    Created, ScopeSettings,
+};
+use crate::domain::customer::{ConflictInfo, Customer, CustomerStatus, Identifier, Refusal};
+use crate::domain::tenancy::Principal;
+use crate::domain::wire::{CUSTOMER_CREATED, CUSTOMER_UPDATED};
+use crate::domain::{time, AccountId, CustomerId};
+use crate::error::{ApiError, ApiResult};
+use crate::service::Hub;
+use crate::storage::{Decision, NewAssociation, NewCustomer, StoredCustomer, WriteOutcome};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+impl Hub {
+    /// `POST /v1/customers`.
+    pub async fn create_customer(
+        &self,
+        who: &Principal,
+        body: Map<String, Value>,
+        on_duplicate: OnDuplicate,
+    ) -> ApiResult<Created> {
+        let (settings, draft) = self.prepare_create(who, body, &mut HashMap::new()).await?;
+        self.create_parsed(who, &settings, draft, on_duplicate)
+            .await
+    }
+
+    /// Creates a validated customer in a checked scope.
+    pub(crate) async fn create_parsed(
+        &self,
+        who: &Principal,
+        settings: &ScopeSettings,
+        draft: CustomerDraft,
+        on_duplicate: OnDuplicate,
+    ) -> ApiResult<Created> {
+        retrying(|| async {
+            let row = new_customer_row(who, settings, &draft)?;
+            let outcome = self
+                .store
+                .insert_customers(std::slice::from_ref(&row))
+                .await?
+                .pop()
+                .unwrap_or(WriteOutcome::Stale);
+            // `None`: the identifier's owner vanished between the collision and its lookup.
+            self.settle_create(who, settings, &draft, row, outcome, on_duplicate)
+                .await
+                .transpose()
+        })
+        .await
+    }
+
+    /// The result of a create from its write outcome; `None` asks for another attempt.
+    pub(super) async fn settle_create(
+        &self,
+        who: &Principal,
+        settings: &ScopeSettings,
+        draft: &CustomerDraft,
+        row: NewCustomer,
+        outcome: WriteOutcome,
+        on_duplicate: OnDuplicate,
+    ) -> Option<ApiResult<Created>> {
+        Some(match outcome {
+            WriteOutcome::Done => Ok(Created::New(StoredCustomer {
+                vendor_customer_id: row.association.map(|a| a.vendor_customer_id),
+                customer: row.customer,
+            })),
+            taken @ WriteOutcome::VendorIdTaken(_) => {
+                let id = row.association.map(|a| a.vendor_customer_id);
+                Err(collision(taken, id.as_deref()))
+            }
+            WriteOutcome::Duplicate(matches) => {
+                self.on_duplicate(who, settings, draft, row.customer, matches, on_duplicate)
+                    .await
+            }
+            WriteOutcome::Stale => return None,
+        })
+    }
+
+    /// What a create that matched live customers does, per `on_duplicate`.
+    pub(super) async fn on_duplicate(
+        &self,
+        who: &Principal,
+        settings: &ScopeSettings,
+        draft: &CustomerDraft,
+        incoming: Customer,
+        matches: Vec<(Identifier, CustomerId)>,
+        mode: OnDuplicate,
+    ) -> ApiResult<Created> {
+        let existing = matches[0].1.clone();
+        let matched = matched_on(&matches);
+        match mode {
+            OnDuplicate::Reject => Err(duplicate(&existing, matched)),
+            OnDuplicate::Conflict => {
+                let mut record = incoming;
+                record.customer_id = CustomerId::generate_conflict();
+                record.status = CustomerStatus::Conflict;
+                record.conflict = Some(ConflictInfo {
+                    conflicting_customer_id: existing.clone(),
+                    matched_on: matched.clone(),
+                    vendor_customer_id: draft.vendor_id.clone(),
+                });
+                self.store.insert_conflict_record(&record).await?;
+                Err(duplicate(&existing, matched).with("conflict_id", &record.customer_id))
+            }
+            OnDuplicate::Merge => {
+                let merged = self.merge_into(who, settings, &existing, draft).await?;
+                Ok(Created::Merged(merged))
+            }
+        }
+    }
+
+    /// Folds a duplicate create into the existing customer and associates the caller's id.
+    pub(super) async fn merge_into(
+        &self,
+        who: &Principal,
+        settings: &ScopeSettings,
+        existing: &CustomerId,
+        draft: &CustomerDraft,
+    ) -> ApiResult<StoredCustomer> {
+        let origin = origin_of(who).cloned();
+        let (fields, permission, policy) =
+            (draft.fields.clone(), draft.permission, settings.policy);
+        let decide = move |current: &StoredCustomer| {
+            let customer = &current.customer;
+            if customer.status != CustomerStatus::Live {
+                return Decision::Refuse(Refusal::ChangedMeanwhile);
+            }
+            match customer.merged_with(&fields, permission, origin.as_ref(), time::now()) {
+                None => Decision::Keep,
+                Some(next) => Decision::Write {
+                    identifiers: next.identifiers(policy),
+                    event: event_for(&next, CUSTOMER_UPDATED, origin.as_ref()),
+                    customer: next,
+                },
+            }
+        };
+        let mut result = self
+            .modify(existing, origin_of(who), Box::new(decide))
+            .await?;
+        if let Some(product) = origin_of(who) {
+            let vendor = draft
+                .vendor_id
+                .clone()
+                .or(result.vendor_customer_id.clone())
+                .unwrap_or_else(|| existing.to_string());
+            if result.vendor_customer_id.as_deref() != Some(vendor.as_str()) {
+                result.vendor_customer_id =
+                    Some(self.associate(product, &result.customer, &vendor).await?);
+            }
+        }
+        Ok(result)
+    }
+
+    /// `POST /v1/customers/batch`: a result per item, in order; an invalid item fails
+    /// alone. The valid items are written together with multi-row statements; those
+    /// that collide then take the single-create path for `on_duplicate`.
+    pub async fn create_batch(
+        &self,
+        who: &Principal,
+        body: Map<String, Value>,
+        on_duplicate: OnDuplicate,
+    ) -> ApiResult<Vec<ApiResult<Created>>> {
+        let items = bulk_items(body, "customers")?;
+        let mut results: Vec<Option<ApiResult<Created>>> = Vec::with_capacity(items.len());
+        let mut scopes: HashMap<Option<String>, ScopeSettings> = HashMap::new();
+        let mut prepared = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
+            results.push(None);
+            let parsed = match item {
+                Value::Object(map) => self.prepare_create(who, map, &mut scopes).await,
+                _ => Err(ApiError::malformed_body("each item must be a JSON object")),
+            };
+            match parsed.and_then(|(settings, draft)| {
+                let row = new_customer_row(who, &settings, &draft)?;
+                Ok((settings, draft, row))
+            }) {
+                Ok(ready) => prepared.push((index, ready)),
+                Err(err) => results[index] = Some(Err(err)),
+            }
+        }
+        let rows: Vec<NewCustomer> = prepared
+            .iter()
+            .map(|(_, (_, _, row))| row.clone())
+            .collect();
+        let outcomes = self.store.insert_customers(&rows).await?;
+        for ((index, (settings, draft, row)), outcome) in prepared.into_iter().zip(outcomes) {
+            let settled = match self
+                .settle_create(who, &settings, &draft, row, outcome, on_duplicate)
+                .await
+            {
+                Some(result) => result,
+                None => {
+                    self.create_parsed(who, &settings, draft, on_duplicate)
+                        .await
+                }
+            };
+            results[index] = Some(settled);
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(|| Err(retry_exhausted())))
+            .collect())
+    }
+
+    /// Reads a create body: its scope (checked against the caller; cached per account
+    /// within one batch) and its fields in that scope's region.
+    pub(super) async fn prepare_create(
+        &self,
+        who: &Principal,
+        body: Map<String, Value>,
+        scopes: &mut HashMap<Option<String>, ScopeSettings>,
+    ) -> ApiResult<(ScopeSettings, CustomerDraft)> {
+        let account = match body.get("account_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(_) => return Err(ApiError::invalid_field("account_id", "must be a string")),
+        };
+        let settings = match scopes.get(&account) {
+            Some(settings) => settings.clone(),
+            None => {
+                let settings = self
+                    .create_scope(who, account.clone().map(AccountId::from_string))
+                    .await?;
+                scopes.insert(account, settings.clone());
+                settings
+            }
+        };
+        let draft = parse_draft(body, settings.region)?;
+        Ok((settings, draft))
+    }
+}
+
+/// A new customer row: the customer at version 1, the creating product's id for it (the
+/// hub's id when it gave none), and its `customer.created` event.
+fn new_customer_row(
+    who: &Principal,
+    settings: &ScopeSettings,
+    draft: &CustomerDraft,
+) -> ApiResult<NewCustomer> {
+    let origin = origin_of(who);
+    if origin.is_none() && draft.vendor_id.is_some() {
+        return Err(ApiError::invalid_field(
+            "id",
+            "only a product key has its own id for a customer",
+        ));
+    }
+    let now = time::now();
+    let customer = Customer::new(
+        CustomerId::generate(),
+        settings.scope.clone(),
+        draft.fields.clone(),
+        draft.permission,
+        origin,
+        now,
+    );
+    let association = origin.map(|product| NewAssociation {
+        product_id: product.clone(),
+        customer_id: customer.customer_id.clone(),
+        scope: settings.scope.key(),
+        vendor_customer_id: draft
+            .vendor_id
+            .clone()
+            .unwrap_or_else(|| customer.customer_id.to_string()),
+        created: now,
+    });
+    Ok(NewCustomer {
+        identifiers: customer.identifiers(settings.policy),
+        event: event_for(&customer, CUSTOMER_CREATED, origin),
+        association,
+        customer,
+    })
+}
