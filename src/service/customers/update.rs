@@ -57,7 +57,7 @@ impl Hub {
         .await
     }
 
-    /// Runs a change of one customer under its row lock (see `Store::modify_customer`).
+    /// Runs a change of one customer under its row lock (see `CustomerStore::modify_customer`).
     pub(super) async fn modify(
         &self,
         id: &CustomerId,
