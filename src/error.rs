@@ -264,3 +264,27 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused write names no constraint and no SQL: the cause stays in the log.
+    #[test]
+    fn a_store_conflict_is_a_409_without_its_cause() {
+        let cause = sqlx::Error::Protocol("customer_identifiers_pkey on INSERT INTO".into());
+        let err = ApiError::from(StoreError::Conflict(cause));
+        assert_eq!(err.status, StatusCode::CONFLICT);
+        let body = err.to_problem().to_string();
+        assert!(!body.contains("customer_identifiers"), "{body}");
+        assert!(!body.contains("INSERT"), "{body}");
+    }
+
+    #[test]
+    fn other_store_errors_are_a_generic_500() {
+        let cause = sqlx::Error::Protocol("relation \"customers\" does not exist".into());
+        let err = ApiError::from(StoreError::Database(cause));
+        assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!err.to_problem().to_string().contains("customers"));
+    }
+}

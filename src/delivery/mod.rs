@@ -309,7 +309,7 @@ impl Dispatcher {
         let mut in_flight = tokio::task::JoinSet::new();
         loop {
             while in_flight.try_join_next().is_some() {}
-            let mut held = tokio::select! {
+            let held = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 held = self.take_permits(&permits) => held,
@@ -323,7 +323,8 @@ impl Dispatcher {
                 }
             };
             let got = claimed.len();
-            for (delivery, permit) in claimed.into_iter().zip(held.drain(..)) {
+            // Permits beyond what was claimed drop with `held` here.
+            for (delivery, permit) in claimed.into_iter().zip(held) {
                 let this = self.clone();
                 let report = report.clone();
                 in_flight.spawn(async move {
@@ -331,7 +332,6 @@ impl Dispatcher {
                     drop(permit);
                 });
             }
-            drop(held);
             if got == wanted {
                 // Every permit found work: there may be more due.
                 continue;

@@ -76,8 +76,7 @@ pub trait Dialect: Database {
     const FEED_VISIBLE: &'static str;
 
     /// The pending deliveries older than the claimed ones of the same (product,
-    /// customer), as `WHERE delivery_id IN (…)`. Binds the lease time, then the list of
-    /// claimed delivery ids, through `push_lease` and `push_claimed`.
+    /// customer), not leased past `lease`, as `WHERE delivery_id IN (…)`.
     fn push_older_pending<'q>(
         sql: &mut Sql<'q, Self>,
         lease: impl Value<'q>,
@@ -142,9 +141,10 @@ pub struct Pools<DB: Database> {
 /// `bind` (values in order), or assembled with `push` and `push_bind` (placeholders in
 /// the backend's own syntax); never both in one statement.
 pub struct Sql<'q, DB: Database> {
-    pub(crate) text: String,
-    pub(crate) args: DB::Arguments<'q>,
-    pub(crate) error: Option<BoxDynError>,
+    text: String,
+    args: DB::Arguments<'q>,
+    /// The first value that failed to bind, reported when the statement runs.
+    error: Option<BoxDynError>,
 }
 
 impl<'q, DB: Dialect> Sql<'q, DB> {

@@ -97,7 +97,9 @@ pub(super) async fn insert_event<DB: Dialect>(tx: &mut Tx<DB>, e: &NewEvent) -> 
         push_event(row, e, vendor_ids)
     });
     insert.execute(tx).await?;
-    enqueue_deliveries(tx, &[e.event_id.as_str()], e.created, e.version > 1).await
+    // A first version has no older delivery to supersede.
+    let supersede_at = (e.version > 1).then_some(e.created);
+    enqueue_deliveries(tx, &[e.event_id.as_str()], supersede_at).await
 }
 
 /// Writes the events of new customers (each with its creator's id as its only vendor
@@ -111,12 +113,8 @@ pub(super) async fn insert_new_customer_events<DB: Dialect>(
         insert.push_values(chunk, |row, (e, vendor_ids)| push_event(row, e, vendor_ids));
         insert.execute(tx).await?;
         let ids: Vec<&str> = chunk.iter().map(|(e, _)| e.event_id.as_str()).collect();
-        let now = chunk
-            .first()
-            .map(|(e, _)| e.created)
-            .unwrap_or_else(crate::domain::time::now);
         // New customers: no older delivery of theirs to supersede.
-        enqueue_deliveries(tx, &ids, now, false).await?;
+        enqueue_deliveries(tx, &ids, None).await?;
     }
     Ok(())
 }
@@ -138,13 +136,12 @@ fn push_event<'q, DB: Dialect>(
 }
 
 /// Queues a delivery of each event to every product activated two-way on its account
-/// with an enabled webhook, except the product that caused it, and supersedes older
-/// pending deliveries of the same (product, customer).
+/// with an enabled webhook, except the product that caused it; with `supersede_at`,
+/// supersedes (at that time) older pending deliveries of the same (product, customer).
 async fn enqueue_deliveries<DB: Dialect>(
     tx: &mut Tx<DB>,
     event_ids: &[&str],
-    now: Timestamp,
-    supersede_older: bool,
+    supersede_at: Option<Timestamp>,
 ) -> StoreResult<()> {
     if event_ids.is_empty() {
         return Ok(());
@@ -166,7 +163,7 @@ async fn enqueue_deliveries<DB: Dialect>(
     if queued == 0 {
         return Ok(());
     }
-    if supersede_older {
+    if let Some(now) = supersede_at {
         // Rows a dispatcher holds are skipped, not waited for: its claim supersedes them
         // itself, and a stale pending row is never claimed while a newer one is pending.
         let mut supersede =
