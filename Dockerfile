@@ -3,6 +3,8 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY testkit ./testkit
+COPY loadtest ./loadtest
 COPY migrations ./migrations
 RUN cargo build --release --locked
 

@@ -3,10 +3,8 @@
 use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
 use serde_json::Value;
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use testkit::{Launch, ServerProcess};
+use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_customer-list");
 
@@ -19,11 +17,7 @@ fn command(db: &TestDb, backend: Backend) -> Command {
     }
     // SQLite uses the default: a file in the working directory.
     match backend {
-        Backend::Sqlite => cmd.current_dir(
-            db.url
-                .trim_start_matches("sqlite://")
-                .trim_end_matches("/hub.db"),
-        ),
+        Backend::Sqlite => cmd.current_dir(sqlite_dir(db)),
         Backend::Postgres => cmd.env("CUSTOMER_LIST_DATABASE_URL", &db.url),
     };
     cmd.kill_on_drop(true);
@@ -44,45 +38,31 @@ async fn admin(db: &TestDb, backend: Backend, args: &[&str]) -> Result<Value, St
     }
 }
 
-/// Starts `serve` on an ephemeral port; returns the child, its base URL and the admin
-/// key it printed (if any).
-async fn serve(db: &TestDb, backend: Backend) -> (Child, String, Option<String>) {
-    let mut child = command(db, backend)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut key = None;
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(k) = line.split("store it now): ").nth(1) {
-                key = Some(k.trim().to_owned());
-            }
-            if let Some(url) = line.split("listening on ").nth(1) {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("serve exited before listening");
-    })
-    .await
-    .expect("serve starts within 30 s");
-    // Keep draining stderr so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base, key)
+/// Starts `serve` on an ephemeral port as a newcomer would (SQLite: the default file in
+/// the working directory); returns it and the admin key it printed (if any).
+async fn serve(db: &TestDb, backend: Backend) -> (ServerProcess, Option<String>) {
+    let launch = Launch::new(BIN);
+    let server = match backend {
+        Backend::Sqlite => launch.current_dir(sqlite_dir(db)),
+        Backend::Postgres => launch.env("CUSTOMER_LIST_DATABASE_URL", &db.url),
+    }
+    .start()
+    .await;
+    let key = server
+        .log()
+        .iter()
+        .find_map(|line| Some(line.split("store it now): ").nth(1)?.trim().to_owned()));
+    (server, key)
 }
 
-async fn terminate(mut child: Child) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
+fn sqlite_dir(db: &TestDb) -> &str {
+    db.url
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("/hub.db")
+}
+
+async fn terminate(server: ServerProcess) {
+    let exit = server.terminate().await;
     assert!(exit.success(), "graceful exit, got {exit:?}");
 }
 
@@ -93,7 +73,8 @@ on_both_backends!(
 
 async fn serve_bootstraps_an_admin_key_once_and_stops_on_sigterm(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let (child, base, key) = serve(&db, backend).await;
+    let (child, key) = serve(&db, backend).await;
+    let base = child.base.clone();
     let key = key.expect("first start prints the generated admin key");
     let client = reqwest::Client::new();
     let created = client
@@ -115,7 +96,8 @@ async fn serve_bootstraps_an_admin_key_once_and_stops_on_sigterm(backend: Backen
     }
 
     // A second start keeps the data and the key, and prints no new key.
-    let (child, base, second_key) = serve(&db, backend).await;
+    let (child, second_key) = serve(&db, backend).await;
+    let base = child.base.clone();
     assert_eq!(second_key, None);
     let listed = client
         .get(format!("{base}/v1/accounts"))

@@ -2,11 +2,11 @@
 //! killed (SIGKILL) while its deliveries are in flight, and every event still reaches
 //! every receiver, through the other server once the dead one's leases lapse.
 
-use crate::receiver::{Answer, Receiver};
-use crate::support::{random_key, start_server, Backend, TestDb};
+use crate::support::{random_key, server, Backend, TestDb};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
+use testkit::{Answer, Receiver};
 
 async fn call(
     client: &reqwest::Client,
@@ -44,8 +44,9 @@ async fn a_killed_server_loses_no_delivery_postgres() {
         ),
         ("RUST_LOG", "warn".to_owned()),
     ];
-    let (victim, victim_url, _) = start_server(&env).await;
-    let (survivor, survivor_url, _) = start_server(&env).await;
+    let mut victim = server(&env).await;
+    let survivor = server(&env).await;
+    let (victim_url, survivor_url) = (victim.base.clone(), survivor.base.clone());
     let client = reqwest::Client::new();
     let post = |path: &str, key: &str, body: Value| {
         let (url, key) = (format!("{survivor_url}{path}"), key.to_owned());
@@ -109,12 +110,7 @@ async fn a_killed_server_loses_no_delivery_postgres() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(receiver.started() > 0, "deliveries began");
-    let pid = victim.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .unwrap()
-        .success());
+    victim.kill().await;
 
     let delivered = receiver
         .wait_until(Duration::from_secs(60), |r| {

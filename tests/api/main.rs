@@ -2,7 +2,6 @@
 //! (`on_both_backends!`); Postgres comes from `CUSTOMER_LIST_TEST_POSTGRES_URL`, which
 //! `scripts/test` sets.
 
-mod receiver;
 mod support;
 
 mod cli;

@@ -1,7 +1,7 @@
 //! SPEC section 8 over HTTP: rate limits, CORS, metrics and logs.
 
 use crate::on_both_backends;
-use crate::support::{random_key, start_server, Backend, Pair, TestApp, TestDb};
+use crate::support::{random_key, server, Backend, Pair, TestApp, TestDb};
 use serde_json::json;
 use std::time::Duration;
 
@@ -172,7 +172,8 @@ async fn logs_carry_no_personal_data_or_keys(backend: Backend) {
         ("CUSTOMER_LIST_LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "trace".to_owned()),
     ];
-    let (child, base, log) = start_server(&env).await;
+    let child = server(&env).await;
+    let base = child.base.clone();
     let client = reqwest::Client::new();
     let post = |path: &str, key: &str, body: serde_json::Value| {
         client
@@ -216,9 +217,10 @@ async fn logs_carry_no_personal_data_or_keys(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(search.status(), 200);
-    drop(child);
+    let mut child = child;
+    child.kill().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let text = log.lock().unwrap().join("\n");
+    let text = child.log().join("\n");
     assert!(
         text.contains("request"),
         "request logs were captured: {text}"

@@ -478,50 +478,13 @@ impl Hub {
     }
 }
 
-/// Starts the built binary's `serve` on an ephemeral port with `env` (and nothing else
-/// of the test's `CUSTOMER_LIST_*` environment). Returns the process, its base URL and
-/// everything it writes on stderr, collected as it comes.
-pub async fn start_server(
-    env: &[(&str, String)],
-) -> (
-    tokio::process::Child,
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_customer-list"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CUSTOMER_LIST_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    let mut child = cmd.spawn().expect("spawn serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            log.lock().unwrap().push(line.clone());
-            if let Some(url) = line.split("listening on ").nth(1) {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("serve exited before listening");
-    })
-    .await
-    .expect("serve starts");
-    let collected = log.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            collected.lock().unwrap().push(line);
-        }
-    });
-    (child, base, log)
+/// The built binary's `serve` on an ephemeral port with `env` (and nothing else of the
+/// test's `CUSTOMER_LIST_*` environment), its stderr collected as it comes.
+pub async fn server(env: &[(&str, String)]) -> testkit::ServerProcess {
+    testkit::Launch::new(env!("CARGO_BIN_EXE_customer-list"))
+        .envs(env)
+        .start()
+        .await
 }
 
 /// Two products activated two-way on a new account: one that writes, and one whose
@@ -531,14 +494,14 @@ pub struct Pair {
     pub writer_key: String,
     /// The reader's creation response (with `product_id` and `webhook_secret`).
     pub reader: Value,
-    pub receiver: crate::receiver::Receiver,
+    pub receiver: testkit::Receiver,
 }
 
 impl TestApp {
     pub async fn writer_and_reader(&self) -> Pair {
         let partner = self.create_partner().await;
         let account = self.create_account(&partner).await;
-        let receiver = crate::receiver::Receiver::start().await;
+        let receiver = testkit::Receiver::start().await;
         let writer = self.create_product(None).await;
         let reader = self
             .post(

@@ -3,13 +3,13 @@
 //! SSRF guard, the event feed, the delivery log, retry, re-enable and secret rotation.
 
 use crate::on_both_backends;
-use crate::receiver::{Answer, Received, Receiver};
 use crate::support::{Backend, Pair, TestApp};
 use customer_list::delivery::schedule::RetrySchedule;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use testkit::{Answer, Received, Receiver};
 
 /// An account with products `a`, `b` (two-way), `c` (one-way) and `d` (not activated),
 /// each with a webhook receiver.
@@ -118,7 +118,6 @@ on_both_backends!(
     private_addresses_are_refused_unless_allowed,
     the_feed_pages_the_products_events,
     rotated_secrets_sign_with_both,
-    create_to_receipt_latency,
     the_dispatcher_step_claims_sends_and_records,
     racing_dispatchers_keep_one_version_in_flight,
 );
@@ -630,41 +629,6 @@ async fn rotated_secrets_sign_with_both(backend: Backend) {
         )
         .await
         .expect_problem(404, "not_found");
-}
-
-/// The time from a create's `201` to its receipt at a local receiver, over 1,000 events.
-/// Printed for the record (`--no-capture`); asserted only loosely, since shared CI
-/// machines vary.
-async fn create_to_receipt_latency(backend: Backend) {
-    let hub = fanout(backend).await;
-    let b = hub.p("b");
-    let mut acknowledged = HashMap::new();
-    for i in 0..1000 {
-        let c = hub
-            .create("a", json!({"first_name": format!("L{i}")}))
-            .await;
-        acknowledged.insert(
-            c["customer_id"].as_str().unwrap().to_owned(),
-            Instant::now(),
-        );
-    }
-    let got = b
-        .receiver
-        .wait_until(Duration::from_secs(60), |r| r.len() >= 1000)
-        .await;
-    assert_eq!(got.len(), 1000);
-    let mut latencies: Vec<Duration> = got
-        .iter()
-        .map(|r| {
-            r.at.saturating_duration_since(
-                acknowledged[r.json["data"]["contact_id"].as_str().unwrap()],
-            )
-        })
-        .collect();
-    latencies.sort();
-    let (p50, p99) = (latencies[499], latencies[989]);
-    eprintln!("create-to-receipt over 1000 events on {backend:?}: p50 {p50:?}, p99 {p99:?}");
-    assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
 }
 
 /// The app without its background dispatcher, with a writer and a reader product.

@@ -1,0 +1,228 @@
+//! Scenario 4, fan-out: create-to-receipt latency at a steady 200 creates/s to three receivers,
+//! then saturation (deliveries/s, machine CPU per delivery) against the hub's own webhook
+//! client posting the same signed bodies straight.
+
+use super::load::{creator, run_n};
+use super::report::Report;
+use super::tenants::{customer, tenant};
+use super::{sink, Sizes};
+use crate::measure::{machine_cpu_seconds, peak_rss_mb, percentile, reset_peak_rss, sorted};
+use customer_list::delivery::client::{AddressGuard, WebhookClient};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testkit::Receiver;
+
+pub(super) async fn fan_out(
+    report: &mut Report,
+    sizes: &Sizes,
+    pool: &PgPool,
+    http: &reqwest::Client,
+) {
+    // Earlier scenarios queued deliveries nobody will take: out of the way.
+    sqlx::query("UPDATE deliveries SET status = 'failed' WHERE status = 'pending'")
+        .execute(pool)
+        .await
+        .unwrap();
+    // As autovacuum would, before the scenario: the due-deliveries index sheds them.
+    sqlx::query("VACUUM ANALYZE deliveries")
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut sinks = Vec::new();
+    for _ in 0..3 {
+        sinks.push(sink().await);
+    }
+    let urls: Vec<String> = sinks.iter().map(|s| s.url.clone()).collect();
+    let mut server = super::server(true).await;
+    let t = tenant(http, &server.base, None, &urls).await;
+    reset_peak_rss(server.pid());
+
+    // (a) a steady 200 creates/s: time from each 201 to its receipt at each receiver.
+    let acked: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
+    let total = 200 * sizes.steady_secs as usize;
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        tick.tick().await;
+        let (client, base, key, account, acked) = (
+            http.clone(),
+            server.base.clone(),
+            t.writer_key.clone(),
+            t.account.clone(),
+            acked.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(format!("{base}/v1/customers"))
+                .bearer_auth(&key)
+                .json(&customer(&account, "steady", i))
+                .send()
+                .await;
+            let at = Instant::now();
+            let Ok(r) = r else { return false };
+            if r.status() != 201 {
+                return false;
+            }
+            let Ok(body) = r.json::<Value>().await else {
+                return false;
+            };
+            acked.lock().unwrap().insert(
+                body["customer_id"].as_str().unwrap_or_default().to_owned(),
+                at,
+            );
+            true
+        }));
+    }
+    let mut refused = 0;
+    for task in tasks {
+        if !task.await.unwrap() {
+            refused += 1;
+        }
+    }
+    let accepted = total - refused;
+    if refused > 0 {
+        eprintln!("bench: {refused} of {total} steady creates were refused");
+    }
+    wait_for_receipts(&sinks, accepted * 3, Duration::from_secs(60)).await;
+    let acked = acked.lock().unwrap().clone();
+    let mut latencies = Vec::new();
+    for sink in &sinks {
+        for receipt in sink.receipts() {
+            if let Some(sent) = acked.get(&receipt.contact_id) {
+                latencies.push(receipt.at.saturating_duration_since(*sent).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let lat = sorted(latencies);
+    let steady_rss = peak_rss_mb(server.pid());
+    report.add(
+        "4a. fan-out latency at 200 creates/s (600 deliveries/s)",
+        &format!(
+            "create 201 → receipt: p50 {:.2} ms / p99 {:.2} ms ({refused} of {total} refused)",
+            percentile(&lat, 50.0),
+            percentile(&lat, 99.0)
+        ),
+        "ms (p99)",
+        percentile(&lat, 99.0),
+        None,
+        "p50 ≤ 3 ms, p99 ≤ 15 ms",
+        steady_rss,
+    );
+    for sink in &sinks {
+        sink.clear();
+        sink.keep_requests(true);
+    }
+
+    // (b) saturation: a burst of creates as fast as they are accepted.
+    reset_peak_rss(server.pid());
+    let cpu0 = machine_cpu_seconds();
+    let started = Instant::now();
+    let (_, refused) = run_n(16, sizes.burst, creator(http, &server.base, &t, "burst")).await;
+    let deliveries = (sizes.burst - refused) * 3;
+    wait_for_receipts(&sinks, deliveries, Duration::from_secs(300)).await;
+    let cpu = machine_cpu_seconds() - cpu0;
+    let (first, last) = receipt_span(&sinks);
+    let rate = deliveries as f64 / last.duration_since(first).as_secs_f64().max(1e-6);
+    let burst_rss = peak_rss_mb(server.pid());
+    eprintln!(
+        "bench: burst of {} creates took {:.1} s to deliver",
+        sizes.burst,
+        started.elapsed().as_secs_f64()
+    );
+    server.kill().await;
+
+    // Baseline: the hub's own webhook client posting the same signed bodies straight to
+    // the same receivers, 64 at a time (the dispatcher's concurrency).
+    let bodies: Vec<(String, testkit::Received)> = sinks
+        .iter()
+        .flat_map(|sink| {
+            let url = sink.url.clone();
+            sink.take_received()
+                .into_iter()
+                .map(move |r| (url.clone(), r))
+        })
+        .collect();
+    for sink in &sinks {
+        sink.keep_requests(false);
+        sink.clear();
+    }
+    let client = Arc::new(
+        WebhookClient::new(
+            Duration::from_secs(15),
+            AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        )
+        .unwrap(),
+    );
+    let bodies = Arc::new(bodies);
+    let n = bodies.len();
+    let cpu0 = machine_cpu_seconds();
+    let started = Instant::now();
+    let (_, base_failed) = run_n(64, n, move |i| {
+        let (client, bodies) = (client.clone(), bodies.clone());
+        async move {
+            let (url, received) = &bodies[i];
+            let (headers, body) = (&received.headers, &received.body);
+            let mut send = reqwest::header::HeaderMap::new();
+            for name in [
+                "content-type",
+                "webhook-id",
+                "webhook-timestamp",
+                "webhook-signature",
+            ] {
+                if let Some(v) = headers.get(name) {
+                    send.insert(name, v.clone());
+                }
+            }
+            matches!(client.post(url, send, body.to_vec()).await, Ok(a) if a.status == 200)
+        }
+    })
+    .await;
+    let base_secs = started.elapsed().as_secs_f64();
+    let base_cpu = machine_cpu_seconds() - cpu0;
+    let base_rate = (n - base_failed) as f64 / base_secs;
+    report.add(
+        "4b. fan-out saturation",
+        &format!("deliveries/s ({} creates, {refused} refused)", sizes.burst),
+        "/s",
+        rate,
+        Some(base_rate),
+        "–",
+        burst_rss,
+    );
+    report.add(
+        "4b. fan-out saturation",
+        "machine CPU per delivery",
+        "ms",
+        cpu * 1000.0 / deliveries as f64,
+        Some(base_cpu * 1000.0 / n as f64),
+        "≤ 10 × baseline",
+        burst_rss,
+    );
+}
+
+async fn wait_for_receipts(sinks: &[Receiver], want: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let got: usize = sinks.iter().map(Receiver::receipt_count).sum();
+        if got >= want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {got} of {want} deliveries arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// When the first and the last receipt arrived, over every receiver.
+fn receipt_span(sinks: &[Receiver]) -> (Instant, Instant) {
+    let all: Vec<Instant> = sinks
+        .iter()
+        .flat_map(|s| s.receipts().into_iter().map(|r| r.at))
+        .collect();
+    (*all.iter().min().unwrap(), *all.iter().max().unwrap())
+}

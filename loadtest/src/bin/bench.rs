@@ -1,0 +1,5 @@
+//! `scripts/bench`: see `loadtest::bench`.
+#[tokio::main]
+async fn main() {
+    loadtest::bench::run().await
+}

@@ -1,0 +1,260 @@
+//! The chaos run behind `scripts/chaos`: two servers on one Postgres; three products
+//! creating, updating, associating and deleting customers concurrently ([`writers`]);
+//! receivers that fail about 30% of deliveries and sometimes hang past the timeout;
+//! servers SIGKILLed and restarted; Postgres stopped once ([`outage`]). Then it checks
+//! what the contract promises ([`verify`]) and prints a one-line verdict.
+//!
+//! Environment: CHAOS_DATABASE_URL, CHAOS_PG_STOP and CHAOS_PG_START (shell commands),
+//! CHAOS_SECONDS (how long the writers run), CHAOS_BIN (the customer-list binary).
+
+mod outage;
+mod verify;
+mod writers;
+
+use crate::env;
+use rand::Rng;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use testkit::{Answer, Launch, Receiver, ServerProcess};
+use tokio::net::TcpListener;
+use verify::Findings;
+
+const PRODUCTS: [&str; 3] = ["p1", "p2", "p3"];
+/// p3 is activated one-way: it writes, and must receive nothing.
+const ONE_WAY: &str = "p3";
+/// The hub's webhook timeout in this run (seconds).
+const WEBHOOK_TIMEOUT: i64 = 2;
+const ADMIN: &str = "chaos-admin-key-0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// One account with the three products, each with its receiver.
+struct Tenancy {
+    account: String,
+    /// name → (product id, API key)
+    products: HashMap<&'static str, (String, String)>,
+    receivers: HashMap<&'static str, Receiver>,
+}
+
+/// A receiver that fails ~25% of deliveries (500) and hangs past the hub's timeout ~5%
+/// of the time (answering 200 when the hub has given up on it).
+async fn flaky_receiver() -> Receiver {
+    Receiver::builder()
+        .keep_requests(false)
+        .otherwise(|| {
+            let roll: f64 = rand::random();
+            if roll < 0.05 {
+                Answer::Hang(Duration::from_secs(4))
+            } else if roll < 0.30 {
+                Answer::Status(500)
+            } else {
+                Answer::Status(200)
+            }
+        })
+        .start()
+        .await
+}
+
+async fn start_server(port: u16) -> ServerProcess {
+    Launch::new(env("CHAOS_BIN"))
+        .listen(format!("127.0.0.1:{port}"))
+        .env("CUSTOMER_LIST_DATABASE_URL", env("CHAOS_DATABASE_URL"))
+        .env("CUSTOMER_LIST_ADMIN_KEY", ADMIN)
+        .env("CUSTOMER_LIST_WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8")
+        .env("CUSTOMER_LIST_WEBHOOK_TIMEOUT", WEBHOOK_TIMEOUT.to_string())
+        .env(
+            "CUSTOMER_LIST_WEBHOOK_RETRY_SCHEDULE",
+            "0.2,0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1",
+        )
+        .env("CUSTOMER_LIST_RATE_LIMIT", "100000")
+        .env("RUST_LOG", "error")
+        .start()
+        .await
+}
+
+fn base(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn set_up(http: &reqwest::Client, base: &str) -> Tenancy {
+    let call = |request: reqwest::RequestBuilder, body: Value| async move {
+        request
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap_or(Value::Null)
+    };
+    let post = |path: &str, body: Value| call(http.post(format!("{base}{path}")), body);
+    let partner = post("/v1/partners", json!({"name": "chaos"})).await["partner_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let account = post(
+        "/v1/accounts",
+        json!({"partner_id": partner, "name": "chaos"}),
+    )
+    .await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tenancy = Tenancy {
+        account,
+        products: HashMap::new(),
+        receivers: HashMap::new(),
+    };
+    for name in PRODUCTS {
+        let receiver = flaky_receiver().await;
+        let p = post(
+            "/v1/products",
+            json!({"name": name, "webhook_url": receiver.url}),
+        )
+        .await;
+        let id = p["product_id"].as_str().unwrap().to_owned();
+        let sync = if name == ONE_WAY {
+            "one_way"
+        } else {
+            "two_way"
+        };
+        let path = format!("{base}/v1/accounts/{}/products/{id}", tenancy.account);
+        call(http.put(path), json!({"sync": sync})).await;
+        let key = p["api_key"].as_str().unwrap().to_owned();
+        tenancy.products.insert(name, (id, key));
+        tenancy.receivers.insert(name, receiver);
+    }
+    tenancy
+}
+
+/// Kills and restarts a server every `seconds / 9` (at least 2 s), and stops Postgres
+/// once halfway, until `deadline`. Returns the kills and the outage's report.
+async fn havoc(
+    http: &reqwest::Client,
+    servers: &tokio::sync::Mutex<Vec<ServerProcess>>,
+    ports: [u16; 2],
+    seconds: u64,
+    deadline: Instant,
+) -> (usize, Value) {
+    let mut kills = 0;
+    let mut outage = json!(null);
+    let interval = Duration::from_secs_f64((seconds as f64 / 9.0).max(2.0));
+    let mut next_kill = Instant::now() + interval;
+    let mut pg_done = false;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !pg_done && Instant::now() > deadline - Duration::from_secs(seconds / 2) {
+            pg_done = true;
+            outage = outage::postgres_outage(http, ports).await;
+        }
+        if Instant::now() >= next_kill {
+            next_kill = Instant::now() + interval;
+            let victim = rand::thread_rng().gen_range(0..2);
+            let mut s = servers.lock().await;
+            s[victim].kill().await;
+            kills += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            s[victim] = start_server(ports[victim]).await;
+        }
+    }
+    (kills, outage)
+}
+
+/// Waits (at most 120 s) until the hub has nothing pending, twice in a row.
+async fn drained(http: &reqwest::Client, base: &str) -> Result<(), String> {
+    let drain_until = Instant::now() + Duration::from_secs(120);
+    let mut quiet = 0;
+    let mut last_pending = f64::NAN;
+    while Instant::now() < drain_until && quiet < 2 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let pending: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("customer_list_deliveries_pending"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(1.0);
+        quiet = if pending == 0.0 { quiet + 1 } else { 0 };
+        last_pending = pending;
+    }
+    if quiet < 2 {
+        return Err(format!(
+            "deliveries did not drain in 120 s: {last_pending} pending"
+        ));
+    }
+    Ok(())
+}
+
+/// The whole run; returns the process's exit code (0 on PASS).
+pub async fn run() -> i32 {
+    let seconds: u64 = std::env::var("CHAOS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let ports = [free_port().await, free_port().await];
+    let servers = Arc::new(tokio::sync::Mutex::new(vec![
+        start_server(ports[0]).await,
+        start_server(ports[1]).await,
+    ]));
+    let tenancy = set_up(&http, &base(ports[0])).await;
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (ledger, (kills, outage)) = tokio::join!(
+        writers::write_until(&http, &tenancy, ports, deadline),
+        havoc(&http, &servers, ports, seconds, deadline),
+    );
+
+    let mut findings = Findings::default();
+    if let Err(e) = drained(&http, &base(ports[0])).await {
+        findings.failures.push(e);
+    }
+    let checker = base(ports[1]);
+    let hub =
+        verify::hub_holds_every_acknowledged_write(&http, &checker, &ledger, &mut findings).await;
+    verify::receivers_converged(&http, &checker, &tenancy, &ledger, &hub, &mut findings).await;
+    for s in servers.lock().await.iter_mut() {
+        s.kill().await;
+    }
+    if !outage["ok"].as_bool().unwrap_or(false) {
+        findings.failures.push(format!("database outage: {outage}"));
+    }
+    if kills < 5 {
+        findings.failures.push(format!("only {kills} kills"));
+    }
+    let Findings {
+        failures,
+        verified,
+        delivered,
+        processed_late,
+    } = findings;
+    let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
+    println!(
+        "chaos: {verdict} seconds={seconds} writes_acknowledged={} writes_unanswered={} customers_verified={verified} events_delivered={delivered} kills_survived={kills} abandoned_requests_processed_late={processed_late} outage={outage}",
+        ledger.writes,
+        ledger.unanswered
+    );
+    for f in failures.iter().take(20) {
+        eprintln!("  {f}");
+    }
+    i32::from(!failures.is_empty())
+}
