@@ -5,6 +5,8 @@ use crate::domain::tenancy::Principal;
 use crate::domain::tenants::{Account, Activation};
 use crate::domain::{AccountId, PartnerId, ProductId};
 use crate::error::ApiResult;
+use crate::http::openapi as doc;
+use crate::http::openapi::problem;
 use crate::service::accounts::{parse_page_size, AccountQuery, NewAccount, DEFAULT_PAGE_SIZE};
 use crate::service::activations::ActivationInput;
 use crate::service::keys::IssuedKey;
@@ -25,7 +27,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(activate, deactivate))
 }
 
-#[utoipa::path(operation_id = "accounts_create", post, path = "/v1/accounts", tag = "accounts", request_body = crate::http::openapi::AccountInput, responses((status = 201, description = "Created", body = crate::http::openapi::Account), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/accounts",
+    operation_id = "accounts_create", tag = "accounts",
+    request_body = doc::AccountInput,
+    responses(
+        (status = 201, description = "Created", body = doc::Account),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -41,7 +52,20 @@ async fn create(
         .into_response())
 }
 
-#[utoipa::path(operation_id = "accounts_list", get, path = "/v1/accounts", tag = "accounts", params(("partner_id" = Option<String>, Query, description = "Partner (partner keys: their own)"), ("page_size" = Option<i64>, Query, description = "1 to 500"), ("cursor" = Option<String>, Query, description = "From the previous page")), responses((status = 200, description = "A page", body = crate::http::openapi::AccountPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/accounts",
+    operation_id = "accounts_list", tag = "accounts",
+    params(
+        ("partner_id" = Option<String>, Query, description = "Partner (partner keys: their own)"),
+        ("page_size" = Option<i64>, Query, minimum = 1, maximum = 500),
+        ("cursor" = Option<String>, Query, description = "From the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = doc::AccountPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -62,7 +86,18 @@ async fn list(
     })))
 }
 
-#[utoipa::path(operation_id = "accounts_show", get, path = "/v1/accounts/{account_id}", tag = "accounts", params(("account_id" = String, Path, description = "Account")), responses((status = 200, description = "The account", body = crate::http::openapi::Account), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/accounts/{account_id}",
+    operation_id = "accounts_show", tag = "accounts",
+    params(
+        ("account_id" = String, Path, description = "Account"),
+    ),
+    responses(
+        (status = 200, description = "The account", body = doc::Account),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -75,7 +110,18 @@ async fn show(
     Ok(Json(account))
 }
 
-#[utoipa::path(operation_id = "accounts_create_key", post, path = "/v1/accounts/{account_id}/keys", tag = "keys", params(("account_id" = String, Path, description = "Account")), responses((status = 201, description = "Issued", body = crate::http::openapi::IssuedKey), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/accounts/{account_id}/keys",
+    operation_id = "accounts_create_key", tag = "keys",
+    params(
+        ("account_id" = String, Path, description = "Account"),
+    ),
+    responses(
+        (status = 201, description = "Issued", body = doc::IssuedKey),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn create_key(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -86,7 +132,18 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
-#[utoipa::path(operation_id = "accounts_list_activations", get, path = "/v1/accounts/{account_id}/products", tag = "accounts", params(("account_id" = String, Path, description = "Account")), responses((status = 200, description = "Activations", body = crate::http::openapi::ActivationList), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/accounts/{account_id}/products",
+    operation_id = "accounts_list_activations", tag = "accounts",
+    params(
+        ("account_id" = String, Path, description = "Account"),
+    ),
+    responses(
+        (status = 200, description = "Activations", body = doc::ActivationList),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn list_activations(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -99,7 +156,21 @@ async fn list_activations(
     Ok(Json(json!({ "activations": activations })))
 }
 
-#[utoipa::path(operation_id = "accounts_activate", put, path = "/v1/accounts/{account_id}/products/{product_id}", tag = "accounts", params(("account_id" = String, Path, description = "Account"), ("product_id" = String, Path, description = "Product")), request_body = crate::http::openapi::ActivationInput, responses((status = 201, description = "Activated", body = crate::http::openapi::Activation), (status = 200, description = "Sync mode changed", body = crate::http::openapi::Activation), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    put, path = "/v1/accounts/{account_id}/products/{product_id}",
+    operation_id = "accounts_activate", tag = "accounts",
+    params(
+        ("account_id" = String, Path, description = "Account"),
+        ("product_id" = String, Path, description = "Product"),
+    ),
+    request_body = doc::ActivationInput,
+    responses(
+        (status = 201, description = "Activated", body = doc::Activation),
+        (status = 200, description = "Sync mode changed", body = doc::Activation),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn activate(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -123,7 +194,19 @@ async fn activate(
     Ok((status, Json(activation)))
 }
 
-#[utoipa::path(operation_id = "accounts_deactivate", delete, path = "/v1/accounts/{account_id}/products/{product_id}", tag = "accounts", params(("account_id" = String, Path, description = "Account"), ("product_id" = String, Path, description = "Product")), responses((status = 204, description = "Deactivated"), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    delete, path = "/v1/accounts/{account_id}/products/{product_id}",
+    operation_id = "accounts_deactivate", tag = "accounts",
+    params(
+        ("account_id" = String, Path, description = "Account"),
+        ("product_id" = String, Path, description = "Product"),
+    ),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn deactivate(
     State(state): State<AppState>,
     Caller(who): Caller,

@@ -4,6 +4,8 @@ use super::extract::{Caller, OptionalInput, Params, PathParams};
 use super::AppState;
 use crate::domain::CustomerId;
 use crate::error::ApiResult;
+use crate::http::openapi as doc;
+use crate::http::openapi::problem;
 use crate::service::customers::resolve::ConflictMerge;
 use crate::service::customers::CustomerListParams;
 use crate::storage::StoredCustomer;
@@ -22,7 +24,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(keep))
 }
 
-#[utoipa::path(operation_id = "conflicts_list", get, path = "/v1/conflicts", tag = "conflicts", params(("account_id" = Option<String>, Query, description = "Required unless the key is an account key"), ("page_size" = Option<i64>, Query, description = "1 to 500 (default 50)"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("q" = Option<String>, Query, description = "Names, email or phone"), ("sort" = Option<String>, Query, description = "created, -created, last_name, -last_name, first_name, -first_name"), ("created_after" = Option<String>, Query, description = "RFC 3339"), ("created_before" = Option<String>, Query, description = "RFC 3339"), ("updated_since" = Option<String>, Query, description = "RFC 3339"), ("tag" = Option<String>, Query, description = "A tag"), ("origin" = Option<String>, Query, description = "A product id"), ("vendor_customer_id" = Option<String>, Query, description = "The caller's own id")), responses((status = 200, description = "Pending conflict records", body = crate::http::openapi::ConflictPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/conflicts",
+    operation_id = "conflicts_list", tag = "conflicts",
+    params(doc::ListFilters),
+    responses(
+        (status = 200, description = "Pending conflict records", body = doc::ConflictPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -41,7 +52,20 @@ async fn list(
     })))
 }
 
-#[utoipa::path(operation_id = "conflicts_merge", post, path = "/v1/conflicts/{conflict_id}/merge", tag = "conflicts", params(("conflict_id" = String, Path, description = "Conflict record")), request_body = crate::http::openapi::ConflictMergeInput, responses((status = 200, description = "The merged customer", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/conflicts/{conflict_id}/merge",
+    operation_id = "conflicts_merge", tag = "conflicts",
+    params(
+        ("conflict_id" = String, Path, description = "Conflict record"),
+    ),
+    request_body = doc::ConflictMergeInput,
+    responses(
+        (status = 200, description = "The merged customer", body = doc::Customer),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+    ),
+)]
 async fn merge(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -55,7 +79,18 @@ async fn merge(
     Ok(Json(merged.record()))
 }
 
-#[utoipa::path(operation_id = "conflicts_keep", post, path = "/v1/conflicts/{conflict_id}/keep", tag = "conflicts", params(("conflict_id" = String, Path, description = "Conflict record")), responses((status = 201, description = "The new customer", body = crate::http::openapi::Customer), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/conflicts/{conflict_id}/keep",
+    operation_id = "conflicts_keep", tag = "conflicts",
+    params(
+        ("conflict_id" = String, Path, description = "Conflict record"),
+    ),
+    responses(
+        (status = 201, description = "The new customer", body = doc::Customer),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+    ),
+)]
 async fn keep(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -68,7 +103,17 @@ async fn keep(
     Ok((StatusCode::CREATED, Json(kept.record())))
 }
 
-#[utoipa::path(operation_id = "conflicts_discard", delete, path = "/v1/conflicts/{conflict_id}", tag = "conflicts", params(("conflict_id" = String, Path, description = "Conflict record")), responses((status = 204, description = "Discarded"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    delete, path = "/v1/conflicts/{conflict_id}",
+    operation_id = "conflicts_discard", tag = "conflicts",
+    params(
+        ("conflict_id" = String, Path, description = "Conflict record"),
+    ),
+    responses(
+        (status = 204, description = "Discarded"),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn discard(
     State(state): State<AppState>,
     Caller(who): Caller,

@@ -4,6 +4,8 @@ use super::extract::{Caller, Input, JsonObject, Params, PathParams};
 use super::AppState;
 use crate::domain::{AccountId, CustomerId};
 use crate::error::{ApiError, ApiResult};
+use crate::http::openapi as doc;
+use crate::http::openapi::problem;
 use crate::service::customers::input::{vendor_id, OnDuplicate};
 use crate::service::customers::resolve::CustomerMerge;
 use crate::service::customers::{Created, CustomerListParams, CustomerRef};
@@ -69,7 +71,21 @@ fn on_duplicate(params: &Params) -> ApiResult<OnDuplicate> {
         .unwrap_or(OnDuplicate::Conflict))
 }
 
-#[utoipa::path(operation_id = "customers_create", post, path = "/v1/customers", tag = "customers", params(("on_duplicate" = Option<String>, Query, description = "conflict (default), reject or merge")), request_body = crate::http::openapi::CustomerInput, responses((status = 201, description = "Created", body = crate::http::openapi::Customer), (status = 200, description = "Merged into the existing customer (on_duplicate=merge)", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "Idempotency key reused", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/customers",
+    operation_id = "customers_create", tag = "customers",
+    params(
+        ("on_duplicate" = Option<doc::OnDuplicate>, Query, description = "Default `conflict`"),
+    ),
+    request_body = doc::CustomerInput,
+    responses(
+        (status = 201, description = "Created", body = doc::Customer),
+        (status = 200, description = "Merged into the existing customer (on_duplicate=merge)", body = doc::Customer),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -90,7 +106,16 @@ async fn create(
     }
 }
 
-#[utoipa::path(operation_id = "customers_list", get, path = "/v1/customers", tag = "customers", params(("account_id" = Option<String>, Query, description = "Required unless the key is an account key"), ("page_size" = Option<i64>, Query, description = "1 to 500 (default 50)"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("q" = Option<String>, Query, description = "Names, email or phone"), ("sort" = Option<String>, Query, description = "created, -created, last_name, -last_name, first_name, -first_name"), ("created_after" = Option<String>, Query, description = "RFC 3339"), ("created_before" = Option<String>, Query, description = "RFC 3339"), ("updated_since" = Option<String>, Query, description = "RFC 3339"), ("tag" = Option<String>, Query, description = "A tag"), ("origin" = Option<String>, Query, description = "A product id"), ("vendor_customer_id" = Option<String>, Query, description = "The caller's own id")), responses((status = 200, description = "A page", body = crate::http::openapi::CustomerPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/customers",
+    operation_id = "customers_list", tag = "customers",
+    params(doc::ListFilters),
+    responses(
+        (status = 200, description = "A page", body = doc::CustomerPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -109,7 +134,20 @@ async fn list(
     })))
 }
 
-#[utoipa::path(operation_id = "customers_show", get, path = "/v1/customers/{customer_id}", tag = "customers", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several")), responses((status = 200, description = "The customer or conflict record", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/customers/{customer_id}",
+    operation_id = "customers_show", tag = "customers",
+    params(
+        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
+        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
+    ),
+    responses(
+        (status = 200, description = "The customer or conflict record", body = doc::Customer),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -120,7 +158,24 @@ async fn show(
     Ok(record_response(StatusCode::OK, &stored))
 }
 
-#[utoipa::path(operation_id = "customers_update", patch, path = "/v1/customers/{customer_id}", tag = "customers", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"), ("If-Match" = Option<String>, Header, description = "The expected version, e.g. \"3\"")), request_body = crate::http::openapi::CustomerPatch, responses((status = 200, description = "Updated (or unchanged)", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 412, description = "Version mismatch", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    patch, path = "/v1/customers/{customer_id}",
+    operation_id = "customers_update", tag = "customers",
+    params(
+        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
+        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
+        ("If-Match" = Option<doc::IfMatch>, Header),
+    ),
+    request_body = doc::CustomerPatch,
+    responses(
+        (status = 200, description = "Updated (or unchanged)", body = doc::Customer),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+        (status = 412, response = problem::PreconditionFailed),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -137,7 +192,22 @@ async fn update(
     Ok(record_response(StatusCode::OK, &stored))
 }
 
-#[utoipa::path(operation_id = "customers_remove", delete, path = "/v1/customers/{customer_id}", tag = "customers", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"), ("If-Match" = Option<String>, Header, description = "The expected version")), responses((status = 204, description = "Deleted (a conflict record: discarded)"), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 412, description = "Version mismatch", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    delete, path = "/v1/customers/{customer_id}",
+    operation_id = "customers_remove", tag = "customers",
+    params(
+        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
+        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
+        ("If-Match" = Option<doc::IfMatch>, Header),
+    ),
+    responses(
+        (status = 204, description = "Deleted (a conflict record: discarded)"),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+        (status = 412, response = problem::PreconditionFailed),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -153,7 +223,22 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(operation_id = "customers_set_vendor_id", put, path = "/v1/customers/{customer_id}/vendor-id", tag = "customers", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several")), request_body = crate::http::openapi::VendorIdInput, responses((status = 200, description = "Associated", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    put, path = "/v1/customers/{customer_id}/vendor-id",
+    operation_id = "customers_set_vendor_id", tag = "customers",
+    params(
+        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
+        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
+    ),
+    request_body = doc::VendorIdInput,
+    responses(
+        (status = 200, description = "Associated", body = doc::Customer),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+    ),
+)]
 async fn set_vendor_id(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -170,7 +255,15 @@ async fn set_vendor_id(
     Ok(record_response(StatusCode::OK, &stored))
 }
 
-#[utoipa::path(operation_id = "customers_associate_many", post, path = "/v1/customers/associations", tag = "customers", request_body = crate::http::openapi::AssociationsInput, responses((status = 200, description = "A result per item", body = crate::http::openapi::ItemResults), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "Idempotency key reused", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/customers/associations",
+    operation_id = "customers_associate_many", tag = "customers",
+    request_body = doc::AssociationsInput,
+    responses(
+        (status = 200, description = "A result per item", body = doc::ItemResults),
+        (status = 400, response = problem::BadRequest),
+    ),
+)]
 async fn associate_many(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -184,7 +277,18 @@ async fn associate_many(
     Ok(Json(json!({ "results": results })))
 }
 
-#[utoipa::path(operation_id = "customers_create_batch", post, path = "/v1/customers/batch", tag = "customers", params(("on_duplicate" = Option<String>, Query, description = "conflict (default), reject or merge")), request_body = crate::http::openapi::BatchInput, responses((status = 200, description = "A result per item", body = crate::http::openapi::ItemResults), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "Idempotency key reused", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/customers/batch",
+    operation_id = "customers_create_batch", tag = "customers",
+    params(
+        ("on_duplicate" = Option<doc::OnDuplicate>, Query, description = "Default `conflict`"),
+    ),
+    request_body = doc::BatchInput,
+    responses(
+        (status = 200, description = "A result per item", body = doc::ItemResults),
+        (status = 400, response = problem::BadRequest),
+    ),
+)]
 async fn create_batch(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -213,7 +317,22 @@ fn item_result(result: ApiResult<(StatusCode, StoredCustomer)>) -> serde_json::V
     }
 }
 
-#[utoipa::path(operation_id = "customers_merge", post, path = "/v1/customers/{customer_id}/merge", tag = "conflicts", params(("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"), ("id_type" = Option<String>, Query, description = "customer (default) or vendor"), ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several")), request_body = crate::http::openapi::CustomerMergeInput, responses((status = 200, description = "The survivor", body = crate::http::openapi::Customer), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/customers/{customer_id}/merge",
+    operation_id = "customers_merge", tag = "conflicts",
+    params(
+        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
+        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
+    ),
+    request_body = doc::CustomerMergeInput,
+    responses(
+        (status = 200, description = "The survivor", body = doc::Customer),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+    ),
+)]
 async fn merge(
     State(state): State<AppState>,
     Caller(who): Caller,

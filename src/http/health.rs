@@ -2,6 +2,7 @@
 //! every migration is applied).
 
 use super::AppState;
+use crate::http::openapi as doc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -16,15 +17,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(super::metrics::render))
 }
 
-#[utoipa::path(operation_id = "health_healthz", get, path = "/healthz", tag = "operations", security(()),
-    responses((status = 200, description = "The process is alive", body = crate::http::openapi::Status)))]
+#[utoipa::path(
+    get, path = "/healthz",
+    operation_id = "health_healthz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "The process is alive", body = doc::Status),
+    ),
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-#[utoipa::path(operation_id = "health_readyz", get, path = "/readyz", tag = "operations", security(()),
-    responses((status = 200, description = "The database answers and migrations are applied", body = crate::http::openapi::Status),
-        (status = 503, description = "Not ready", body = crate::http::openapi::Status)))]
+#[utoipa::path(
+    get, path = "/readyz",
+    operation_id = "health_readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "The database answers and migrations are applied", body = doc::Status),
+        (status = 503, description = "Not ready", body = doc::Status),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let check = tokio::time::timeout(
         std::time::Duration::from_secs(2),

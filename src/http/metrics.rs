@@ -51,8 +51,13 @@ pub async fn track(req: Request, next: Next) -> Response {
     response
 }
 
-#[utoipa::path(operation_id = "metrics_render", get, path = "/metrics", tag = "operations", security(()),
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
+#[utoipa::path(
+    get, path = "/metrics",
+    operation_id = "metrics_render", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+    ),
+)]
 pub async fn render(State(state): State<AppState>) -> Response {
     let store = state.hub.store();
     if let Ok((pending, disabled)) = store.delivery_stats().await {

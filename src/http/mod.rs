@@ -53,7 +53,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    let (_, mut document) = api_router().split_for_parts();
+    openapi::complete(&mut document);
+    document
 }
 
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {
@@ -73,7 +75,8 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             .unwrap_or("");
         tracing::info_span!("request", method = %req.method(), route, request_id = id)
     });
-    let (api, document) = api_router().split_for_parts();
+    let (api, mut document) = api_router().split_for_parts();
+    openapi::complete(&mut document);
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

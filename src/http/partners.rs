@@ -3,6 +3,8 @@ use super::AppState;
 use crate::domain::tenancy::Principal;
 use crate::domain::PartnerId;
 use crate::error::ApiResult;
+use crate::http::openapi as doc;
+use crate::http::openapi::problem;
 use crate::service::keys::IssuedKey;
 use crate::service::partners::NewPartner;
 use axum::extract::State;
@@ -17,7 +19,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_key))
 }
 
-#[utoipa::path(operation_id = "partners_create", post, path = "/v1/partners", tag = "partners", request_body = crate::http::openapi::PartnerInput, responses((status = 201, description = "Created", body = crate::http::openapi::Partner), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 1 MiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 415, description = "Not JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/partners",
+    operation_id = "partners_create", tag = "partners",
+    request_body = doc::PartnerInput,
+    responses(
+        (status = 201, description = "Created", body = doc::Partner),
+        (status = 400, response = problem::BadRequest),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -27,7 +37,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(partner)))
 }
 
-#[utoipa::path(operation_id = "partners_create_key", post, path = "/v1/partners/{partner_id}/keys", tag = "keys", params(("partner_id" = String, Path, description = "Partner")), responses((status = 201, description = "Issued", body = crate::http::openapi::IssuedKey), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/partners/{partner_id}/keys",
+    operation_id = "partners_create_key", tag = "keys",
+    params(
+        ("partner_id" = String, Path, description = "Partner"),
+    ),
+    responses(
+        (status = 201, description = "Issued", body = doc::IssuedKey),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn create_key(
     State(state): State<AppState>,
     Caller(who): Caller,

@@ -4,6 +4,8 @@ use crate::domain::tenancy::Principal;
 use crate::domain::tenants::Product;
 use crate::domain::ProductId;
 use crate::error::ApiResult;
+use crate::http::openapi as doc;
+use crate::http::openapi::problem;
 use crate::service::keys::IssuedKey;
 use crate::service::products::{NewProduct, ProductPatch};
 use axum::extract::State;
@@ -20,7 +22,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_key))
 }
 
-#[utoipa::path(operation_id = "products_create", post, path = "/v1/products", tag = "products", request_body = crate::http::openapi::ProductInput, responses((status = 201, description = "Created, with its key and secret", body = crate::http::openapi::CreatedProduct), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/products",
+    operation_id = "products_create", tag = "products",
+    request_body = doc::ProductInput,
+    responses(
+        (status = 201, description = "Created, with its key and secret", body = doc::CreatedProduct),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -36,7 +47,18 @@ async fn create(
         .into_response())
 }
 
-#[utoipa::path(operation_id = "products_show", get, path = "/v1/products/{product_id}", tag = "products", params(("product_id" = String, Path, description = "Product")), responses((status = 200, description = "The product", body = crate::http::openapi::Product), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/products/{product_id}",
+    operation_id = "products_show", tag = "products",
+    params(
+        ("product_id" = String, Path, description = "Product"),
+    ),
+    responses(
+        (status = 200, description = "The product", body = doc::Product),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -49,7 +71,19 @@ async fn show(
     Ok(Json(product))
 }
 
-#[utoipa::path(operation_id = "products_update", patch, path = "/v1/products/{product_id}", tag = "products", params(("product_id" = String, Path, description = "Product")), request_body = crate::http::openapi::ProductPatch, responses((status = 200, description = "Updated", body = crate::http::openapi::Product), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    patch, path = "/v1/products/{product_id}",
+    operation_id = "products_update", tag = "products",
+    params(
+        ("product_id" = String, Path, description = "Product"),
+    ),
+    request_body = doc::ProductPatch,
+    responses(
+        (status = 200, description = "Updated", body = doc::Product),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn update(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -63,7 +97,18 @@ async fn update(
     Ok(Json(product))
 }
 
-#[utoipa::path(operation_id = "products_create_key", post, path = "/v1/products/{product_id}/keys", tag = "keys", params(("product_id" = String, Path, description = "Product")), responses((status = 201, description = "Issued", body = crate::http::openapi::IssuedKey), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/products/{product_id}/keys",
+    operation_id = "products_create_key", tag = "keys",
+    params(
+        ("product_id" = String, Path, description = "Product"),
+    ),
+    responses(
+        (status = 201, description = "Issued", body = doc::IssuedKey),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn create_key(
     State(state): State<AppState>,
     Caller(who): Caller,

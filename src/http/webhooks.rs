@@ -5,6 +5,8 @@ use super::AppState;
 use crate::domain::tenants::Product;
 use crate::domain::ProductId;
 use crate::error::ApiResult;
+use crate::http::openapi as doc;
+use crate::http::openapi::problem;
 use crate::service::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
 use crate::service::webhooks::{decode_feed_cursor, decode_log_cursor};
 use axum::extract::State;
@@ -23,7 +25,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate))
 }
 
-#[utoipa::path(operation_id = "webhooks_feed", get, path = "/v1/events", tag = "webhooks", params(("after" = Option<String>, Query, description = "A next_cursor"), ("limit" = Option<i64>, Query, description = "1 to 500 (default 100)")), responses((status = 200, description = "The caller's events", body = crate::http::openapi::FeedPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/events",
+    operation_id = "webhooks_feed", tag = "webhooks",
+    params(
+        ("after" = Option<String>, Query, description = "A next_cursor"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Default 100"),
+    ),
+    responses(
+        (status = 200, description = "The caller's events", body = doc::FeedPage),
+        (status = 400, response = problem::BadRequest),
+    ),
+)]
 async fn feed(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -39,7 +52,22 @@ async fn feed(
     })))
 }
 
-#[utoipa::path(operation_id = "webhooks_deliveries", get, path = "/v1/products/{product_id}/deliveries", tag = "webhooks", params(("product_id" = String, Path, description = "Product"), ("status" = Option<String>, Query, description = "pending, delivered, failed or superseded"), ("customer_id" = Option<String>, Query, description = "A customer"), ("cursor" = Option<String>, Query, description = "From the previous page"), ("page_size" = Option<i64>, Query, description = "1 to 500")), responses((status = 200, description = "Newest first", body = crate::http::openapi::DeliveryPage), (status = 400, description = "Invalid input", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get, path = "/v1/products/{product_id}/deliveries",
+    operation_id = "webhooks_deliveries", tag = "webhooks",
+    params(
+        ("product_id" = String, Path, description = "Product"),
+        ("status" = Option<doc::DeliveryStatus>, Query),
+        ("customer_id" = Option<String>, Query, description = "A customer"),
+        ("cursor" = Option<String>, Query, description = "From the previous page"),
+        ("page_size" = Option<i64>, Query, minimum = 1, maximum = 500),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = doc::DeliveryPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn deliveries(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -77,7 +105,18 @@ async fn deliveries(
     })))
 }
 
-#[utoipa::path(operation_id = "webhooks_retry", post, path = "/v1/deliveries/{delivery_id}/retry", tag = "webhooks", params(("delivery_id" = String, Path, description = "Delivery")), responses((status = 202, description = "Due now", body = crate::http::openapi::Delivery), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflict", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/deliveries/{delivery_id}/retry",
+    operation_id = "webhooks_retry", tag = "webhooks",
+    params(
+        ("delivery_id" = String, Path, description = "Delivery"),
+    ),
+    responses(
+        (status = 202, description = "Due now", body = doc::Delivery),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+    ),
+)]
 async fn retry(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -87,7 +126,17 @@ async fn retry(
     Ok((StatusCode::ACCEPTED, Json(json!(view))))
 }
 
-#[utoipa::path(operation_id = "webhooks_enable", post, path = "/v1/products/{product_id}/webhook/enable", tag = "webhooks", params(("product_id" = String, Path, description = "Product")), responses((status = 200, description = "Enabled", body = crate::http::openapi::Product), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/products/{product_id}/webhook/enable",
+    operation_id = "webhooks_enable", tag = "webhooks",
+    params(
+        ("product_id" = String, Path, description = "Product"),
+    ),
+    responses(
+        (status = 200, description = "Enabled", body = doc::Product),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn enable(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -101,7 +150,17 @@ async fn enable(
     ))
 }
 
-#[utoipa::path(operation_id = "webhooks_rotate", post, path = "/v1/products/{product_id}/webhook/rotate-secret", tag = "webhooks", params(("product_id" = String, Path, description = "Product")), responses((status = 200, description = "The new secret", body = crate::http::openapi::RotatedSecret), (status = 401, description = "Missing or unknown key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this key", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::http::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited", body = crate::http::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post, path = "/v1/products/{product_id}/webhook/rotate-secret",
+    operation_id = "webhooks_rotate", tag = "webhooks",
+    params(
+        ("product_id" = String, Path, description = "Product"),
+    ),
+    responses(
+        (status = 200, description = "The new secret", body = doc::RotatedSecret),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
 async fn rotate(
     State(state): State<AppState>,
     Caller(who): Caller,

@@ -66,6 +66,8 @@ impl Receipt {
 
 /// The standing answer, once the script is used up.
 type Otherwise = Arc<dyn Fn() -> Answer + Send + Sync>;
+/// A check of each kept body: what is wrong with it (nothing, when it is fine).
+type Check = Arc<dyn Fn(&Value) -> Vec<String> + Send + Sync>;
 
 struct Inner {
     /// Requests begun, answered or not.
@@ -75,6 +77,9 @@ struct Inner {
     receipts: Mutex<Vec<Receipt>>,
     script: Mutex<VecDeque<Answer>>,
     otherwise: Otherwise,
+    check: Option<Check>,
+    /// What `check` found wrong, reported by every read of the kept requests.
+    violations: Mutex<Vec<String>>,
     arrived: Notify,
 }
 
@@ -88,6 +93,7 @@ pub struct Receiver {
 pub struct ReceiverBuilder {
     keep_requests: bool,
     otherwise: Otherwise,
+    check: Option<Check>,
 }
 
 impl ReceiverBuilder {
@@ -104,6 +110,13 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Checks every kept body (against a schema, say); what it finds fails every later
+    /// read of the kept requests.
+    pub fn check(mut self, check: impl Fn(&Value) -> Vec<String> + Send + Sync + 'static) -> Self {
+        self.check = Some(Arc::new(check));
+        self
+    }
+
     pub async fn start(self) -> Receiver {
         let inner = Arc::new(Inner {
             started: AtomicUsize::new(0),
@@ -112,6 +125,8 @@ impl ReceiverBuilder {
             receipts: Mutex::default(),
             script: Mutex::default(),
             otherwise: self.otherwise,
+            check: self.check,
+            violations: Mutex::default(),
             arrived: Notify::new(),
         });
         let app = Router::new().fallback(receive).with_state(inner.clone());
@@ -175,6 +190,10 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         hung: hang.is_some(),
     });
     if let Some(kept) = kept {
+        if let Some(check) = &inner.check {
+            let found = check(&kept.json);
+            inner.violations.lock().unwrap().extend(found);
+        }
         inner.received.lock().unwrap().push(kept);
     }
     inner.arrived.notify_waiters();
@@ -197,6 +216,7 @@ impl Receiver {
         ReceiverBuilder {
             keep_requests: true,
             otherwise: Arc::new(|| Answer::Status(200)),
+            check: None,
         }
     }
 
@@ -220,7 +240,13 @@ impl Receiver {
     }
 
     /// The whole requests kept so far.
+    #[track_caller]
     pub fn received(&self) -> Vec<Received> {
+        let violations = self.inner.violations.lock().unwrap();
+        assert!(
+            violations.is_empty(),
+            "bodies that fail the receiver's check: {violations:?}"
+        );
         self.inner.received.lock().unwrap().clone()
     }
 

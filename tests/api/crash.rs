@@ -6,7 +6,7 @@ use crate::support::{random_key, server, Backend, TestDb};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
-use testkit::{Answer, Receiver};
+use testkit::Answer;
 
 async fn call(
     client: &reqwest::Client,
@@ -54,7 +54,7 @@ async fn a_killed_server_loses_no_delivery_postgres() {
         async move { call(&client, reqwest::Method::POST, url, &key, body).await }
     };
 
-    let receiver = Receiver::start().await;
+    let receiver = crate::support::receiver().await;
     let partner = post("/v1/partners", &admin, json!({"name": "p"})).await["partner_id"]
         .as_str()
         .unwrap()

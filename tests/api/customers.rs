@@ -1132,69 +1132,53 @@ async fn paging_is_complete_while_customers_are_inserted(backend: Backend) {
 async fn idempotency_keys_replay_the_first_response(backend: Backend) {
     let hub = Hub::new(backend).await;
     let send = |key: &str, idem: &str, body: Value| {
-        hub.app
-            .client
-            .post(format!("{}/v1/customers", hub.app.base))
-            .bearer_auth(key.to_owned())
-            .header("idempotency-key", idem.to_owned())
-            .json(&body)
-            .send()
+        hub.app.send(
+            hub.app
+                .client
+                .post(format!("{}/v1/customers", hub.app.base))
+                .bearer_auth(key.to_owned())
+                .header("idempotency-key", idem.to_owned())
+                .json(&body),
+        )
     };
     let body = json!({"account_id": hub.account, "first_name": "Ada", "email": "ada@example.com"});
-    let first = send(hub.key("a"), "k-1", body.clone()).await.unwrap();
-    assert_eq!(first.status(), 201);
-    let location = first.headers()["location"].clone();
-    let first_body: Value = first.json().await.unwrap();
-    let again = send(hub.key("a"), "k-1", body.clone()).await.unwrap();
-    assert_eq!(again.status(), 201);
-    assert_eq!(again.headers()["location"], location);
-    assert_eq!(again.headers()["idempotent-replayed"], "true");
-    assert_eq!(
-        again.json::<Value>().await.unwrap(),
-        first_body,
-        "the first response, unchanged"
-    );
+    let first = send(hub.key("a"), "k-1", body.clone()).await;
+    assert_eq!(first.status, 201);
+    let location = first.headers["location"].clone();
+    let first_body = first.body.clone();
+    let again = send(hub.key("a"), "k-1", body.clone()).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.headers["location"], location);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body, first_body, "the first response, unchanged");
 
     let other_body = send(
         hub.key("a"),
         "k-1",
         json!({"account_id": hub.account, "first_name": "Eve"}),
     )
-    .await
-    .unwrap();
-    assert_eq!(other_body.status(), 422);
-    assert_eq!(
-        other_body.json::<Value>().await.unwrap()["code"],
-        "idempotency_key_reused"
-    );
+    .await;
+    assert_eq!(other_body.status, 422);
+    assert_eq!(other_body.body["code"], "idempotency_key_reused");
 
     // A settled error is replayed too; another key is another request.
-    let dup = send(hub.key("a"), "k-2", body.clone()).await.unwrap();
-    assert_eq!(dup.status(), 409);
-    let dup_body: Value = dup.json().await.unwrap();
-    let dup_again = send(hub.key("a"), "k-2", body.clone()).await.unwrap();
-    assert_eq!(dup_again.status(), 409);
+    let dup = send(hub.key("a"), "k-2", body.clone()).await;
+    assert_eq!(dup.status, 409);
+    let dup_body = dup.body.clone();
+    let dup_again = send(hub.key("a"), "k-2", body.clone()).await;
+    assert_eq!(dup_again.status, 409);
     assert_eq!(
-        dup_again.json::<Value>().await.unwrap(),
-        dup_body,
+        dup_again.body, dup_body,
         "the same conflict record, not a second"
     );
 
     // Keys belong to the API key that sent them.
     let fresh = json!({"account_id": hub.account, "first_name": "Bob"});
-    assert_eq!(
-        send(hub.key("b"), "k-1", fresh).await.unwrap().status(),
-        201
-    );
+    assert_eq!(send(hub.key("b"), "k-1", fresh).await.status, 201);
 
-    let bad = send(hub.key("a"), &"x".repeat(256), body.clone())
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
-    assert_eq!(
-        bad.json::<Value>().await.unwrap()["errors"][0]["field"],
-        "Idempotency-Key"
-    );
+    let bad = send(hub.key("a"), &"x".repeat(256), body.clone()).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["errors"][0]["field"], "Idempotency-Key");
 
     let list = hub
         .app

@@ -2,6 +2,7 @@
 //! (`on_both_backends!`); Postgres comes from `CUSTOMER_LIST_TEST_POSTGRES_URL`, which
 //! `scripts/test` sets.
 
+mod contract;
 mod support;
 
 mod cli;

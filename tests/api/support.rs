@@ -189,7 +189,46 @@ impl TestApp {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        Resp::from(req.send().await.expect("request sent")).await
+        self.send(req).await
+    }
+
+    /// Sends a request and reads the response whole, holding both to the OpenAPI
+    /// document (`contract.rs`).
+    #[track_caller]
+    pub fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> impl std::future::Future<Output = Resp> + '_ {
+        let location = std::panic::Location::caller();
+        async move {
+            let request = request.build().expect("a valid request");
+            let (method, path) = (
+                request.method().to_string(),
+                request.url().path().to_owned(),
+            );
+            let sent: Option<Value> = request
+                .body()
+                .and_then(|b| b.as_bytes())
+                .and_then(|b| serde_json::from_slice(b).ok());
+            let resp = Resp::from(self.client.execute(request).await.expect("request sent")).await;
+            let content_type = resp
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let checked = crate::contract::contract().check_exchange(
+                &method,
+                &path,
+                sent.as_ref(),
+                resp.status,
+                content_type.as_deref(),
+                &resp.body,
+            );
+            if let Err(broken) = checked {
+                panic!("{broken}\n(request sent at {location})");
+            }
+            resp
+        }
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Resp {
@@ -208,7 +247,7 @@ impl TestApp {
             .bearer_auth(key)
             .header("content-type", content_type)
             .body(body);
-        Resp::from(req.send().await.expect("request sent")).await
+        self.send(req).await
     }
 
     pub async fn create_partner(&self) -> String {
@@ -403,7 +442,7 @@ impl TestApp {
             .bearer_auth(key)
             .header("if-match", if_match)
             .json(&body);
-        Resp::from(req.send().await.expect("request sent")).await
+        self.send(req).await
     }
 
     pub async fn delete(&self, path: &str, key: &str) -> Resp {
@@ -478,6 +517,14 @@ impl Hub {
     }
 }
 
+/// A webhook receiver whose every body is checked against the document's `webhooks`.
+pub async fn receiver() -> testkit::Receiver {
+    testkit::Receiver::builder()
+        .check(|body| crate::contract::contract().webhook_violations(body))
+        .start()
+        .await
+}
+
 /// The built binary's `serve` on an ephemeral port with `env` (and nothing else of the
 /// test's `CUSTOMER_LIST_*` environment), its stderr collected as it comes.
 pub async fn server(env: &[(&str, String)]) -> testkit::ServerProcess {
@@ -501,7 +548,7 @@ impl TestApp {
     pub async fn writer_and_reader(&self) -> Pair {
         let partner = self.create_partner().await;
         let account = self.create_account(&partner).await;
-        let receiver = testkit::Receiver::start().await;
+        let receiver = receiver().await;
         let writer = self.create_product(None).await;
         let reader = self
             .post(

@@ -46,7 +46,7 @@ async fn fanout_with(
         ("c", Some("one_way")),
         ("d", None),
     ] {
-        let receiver = Receiver::start().await;
+        let receiver = crate::support::receiver().await;
         let body = json!({"name": name, "webhook_url": receiver.url});
         let created = app.post("/v1/products", &app.admin_key, body).await;
         created.expect(201);

@@ -1,0 +1,223 @@
+//! Customers: create and patch bodies, records, pages, bulk results, merges.
+
+#![allow(dead_code)] // Documentation-only shapes: never constructed.
+
+use super::*;
+
+/// One value or several (at most 10): `"a@example.com"` or `["a@example.com", …]`.
+pub struct OneOrMany<const EMAIL: bool>;
+
+impl<const EMAIL: bool> PartialSchema for OneOrMany<EMAIL> {
+    fn schema() -> RefOr<Schema> {
+        let one = || {
+            let text = ObjectBuilder::new().schema_type(Type::String);
+            if EMAIL {
+                text.format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+                    .max_length(Some(254))
+            } else {
+                text.min_length(Some(1)).max_length(Some(64))
+            }
+        };
+        OneOfBuilder::new()
+            .item(one())
+            .item(ArrayBuilder::new().items(one()).max_items(Some(10)))
+            .into()
+    }
+}
+
+impl<const EMAIL: bool> ToSchema for OneOrMany<EMAIL> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        if EMAIL { "Emails" } else { "Phones" }.into()
+    }
+}
+
+type Emails = OneOrMany<true>;
+type Phones = OneOrMany<false>;
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    /// The caller's own id (its `vendor_customer_id`); product keys only.
+    #[schema(value_type = Option<VendorId>)]
+    id: Option<String>,
+    account_id: Option<String>,
+    #[schema(value_type = Option<PersonName>)]
+    first_name: Option<String>,
+    #[schema(value_type = Option<PersonName>)]
+    last_name: Option<String>,
+    #[schema(value_type = Option<Emails>)]
+    email: Option<Value>,
+    #[schema(value_type = Option<Phones>)]
+    phone: Option<Value>,
+    #[schema(value_type = Option<FreeText>)]
+    address: Option<String>,
+    #[schema(value_type = Option<FreeText>)]
+    city: Option<String>,
+    #[schema(value_type = Option<FreeText>)]
+    state: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(value_type = Option<CountryCode>)]
+    country: Option<String>,
+    #[schema(value_type = Option<Tags>)]
+    tags: Option<Vec<String>>,
+    permission_to_contact: Option<bool>,
+}
+
+/// A JSON merge patch: absent keeps, `null` clears.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    /// May be sent back as read; a customer stays in its account.
+    account_id: Option<String>,
+    #[schema(value_type = Option<PersonName>)]
+    first_name: Option<String>,
+    #[schema(value_type = Option<PersonName>)]
+    last_name: Option<String>,
+    #[schema(value_type = Option<Emails>)]
+    email: Option<Value>,
+    #[schema(value_type = Option<Phones>)]
+    phone: Option<Value>,
+    #[schema(value_type = Option<FreeText>)]
+    address: Option<String>,
+    #[schema(value_type = Option<FreeText>)]
+    city: Option<String>,
+    #[schema(value_type = Option<FreeText>)]
+    state: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(value_type = Option<CountryCode>)]
+    country: Option<String>,
+    #[schema(value_type = Option<Tags>)]
+    tags: Option<Vec<String>>,
+    permission_to_contact: Option<bool>,
+}
+
+#[derive(ToSchema)]
+pub struct ConflictInfo {
+    conflicting_customer_id: String,
+    matched_on: Vec<Matched>,
+}
+
+#[derive(ToSchema)]
+pub struct Customer {
+    customer_id: String,
+    vendor_customer_id: Option<String>,
+    account_id: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Vec<String>,
+    phone: Vec<String>,
+    address: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    country: Option<String>,
+    tags: Vec<String>,
+    /// When consent was granted, or `0001-01-01T00:00:00Z`.
+    permission_to_contact: DateTime<Utc>,
+    origins: Vec<String>,
+    version: i64,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    /// Conflict records only.
+    conflict: Option<ConflictInfo>,
+}
+
+/// The query of the customer and conflict lists (SPEC section 4).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListFilters {
+    /// Required unless the key is an account key.
+    account_id: Option<String>,
+    /// Default 50.
+    #[param(minimum = 1, maximum = 500)]
+    page_size: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Matches names, email and phone.
+    q: Option<String>,
+    /// Default `created`.
+    sort: Option<Sort>,
+    created_after: Option<DateTime<Utc>>,
+    created_before: Option<DateTime<Utc>>,
+    updated_since: Option<DateTime<Utc>>,
+    tag: Option<String>,
+    /// A product id: customers it created or updated.
+    origin: Option<String>,
+    /// The caller's own id.
+    vendor_customer_id: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct CustomerPage {
+    customers: Vec<Customer>,
+    next_cursor: Option<String>,
+    has_more: bool,
+    total_results: i64,
+}
+
+#[derive(ToSchema)]
+pub struct ConflictPage {
+    conflicts: Vec<Customer>,
+    next_cursor: Option<String>,
+    has_more: bool,
+    total_results: i64,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchInput {
+    /// Create bodies (`CustomerInput`), each read on its own: one that is not valid gets
+    /// its own `400` result and the rest are stored.
+    #[schema(min_items = 1, max_items = 500)]
+    customers: Vec<Value>,
+}
+
+/// `{"status": 201, "customer": …}` or `{"status": 4xx, "problem": …}`.
+#[derive(ToSchema)]
+pub struct ItemResult {
+    status: u16,
+    customer: Option<Customer>,
+    problem: Option<Problem>,
+}
+
+#[derive(ToSchema)]
+pub struct ItemResults {
+    results: Vec<ItemResult>,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorIdInput {
+    #[schema(value_type = VendorId)]
+    vendor_customer_id: String,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssociationInput {
+    customer_id: String,
+    #[schema(value_type = VendorId)]
+    vendor_customer_id: String,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssociationsInput {
+    /// `AssociationInput`s, each read on its own: one that is not valid gets its own
+    /// `400` result.
+    #[schema(min_items = 1, max_items = 500)]
+    associations: Vec<Value>,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerMergeInput {
+    from: String,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictMergeInput {
+    /// Default `existing`.
+    prefer: Option<Prefer>,
+    dry_run: Option<bool>,
+}

@@ -1,0 +1,131 @@
+//! Partners, accounts, products, activations and keys.
+
+#![allow(dead_code)] // Documentation-only shapes: never constructed.
+
+use super::*;
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerInput {
+    #[schema(value_type = DisplayName)]
+    name: String,
+}
+
+#[derive(ToSchema)]
+pub struct Partner {
+    partner_id: String,
+    name: String,
+    created: DateTime<Utc>,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountInput {
+    partner_id: String,
+    #[schema(value_type = DisplayName)]
+    name: String,
+    /// ISO 3166 alpha-2; reads national phone numbers. Default `US`.
+    #[schema(value_type = Option<RegionCode>)]
+    default_region: Option<String>,
+    /// Default `email_or_phone`.
+    dedupe_policy: Option<DedupePolicy>,
+}
+
+#[derive(ToSchema)]
+pub struct Account {
+    account_id: String,
+    partner_id: String,
+    name: String,
+    default_region: String,
+    dedupe_policy: DedupePolicy,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+}
+
+#[derive(ToSchema)]
+pub struct AccountPage {
+    accounts: Vec<Account>,
+    next_cursor: Option<String>,
+    has_more: bool,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    #[schema(value_type = DisplayName)]
+    name: String,
+    partner_id: Option<String>,
+    #[schema(format = "uri")]
+    webhook_url: Option<String>,
+}
+
+/// A merge patch: an absent field is kept; `null` clears `webhook_url` (a name cannot
+/// be cleared).
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    #[schema(value_type = DisplayName, required = false)]
+    name: Option<String>,
+    #[schema(format = "uri")]
+    webhook_url: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct Product {
+    product_id: String,
+    partner_id: Option<String>,
+    name: String,
+    webhook_url: Option<String>,
+    webhook_status: WebhookStatus,
+    webhook_disabled_reason: Option<String>,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+}
+
+/// A new product, with its API key and signing secret (shown only here).
+#[derive(ToSchema)]
+pub struct CreatedProduct {
+    product_id: String,
+    partner_id: Option<String>,
+    name: String,
+    webhook_url: Option<String>,
+    webhook_status: WebhookStatus,
+    webhook_disabled_reason: Option<String>,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    key_id: String,
+    api_key: String,
+    webhook_secret: String,
+}
+
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationInput {
+    sync: Sync,
+}
+
+#[derive(ToSchema)]
+pub struct Activation {
+    account_id: String,
+    product_id: String,
+    sync: Sync,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+}
+
+#[derive(ToSchema)]
+pub struct ActivationList {
+    activations: Vec<Activation>,
+}
+
+/// A new API key (its secret is shown only here).
+#[derive(ToSchema)]
+pub struct IssuedKey {
+    key_id: String,
+    api_key: String,
+    kind: KeyKind,
+    partner_id: Option<String>,
+    account_id: Option<String>,
+    product_id: Option<String>,
+    created: DateTime<Utc>,
+}
