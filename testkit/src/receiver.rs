@@ -73,6 +73,7 @@ struct Inner {
     /// Requests begun, answered or not.
     started: AtomicUsize,
     keep_requests: AtomicBool,
+    parse_json: bool,
     received: Mutex<Vec<Received>>,
     receipts: Mutex<Vec<Receipt>>,
     script: Mutex<VecDeque<Answer>>,
@@ -92,6 +93,7 @@ pub struct Receiver {
 /// How to start a [`Receiver`]: by default it keeps whole requests and answers 200.
 pub struct ReceiverBuilder {
     keep_requests: bool,
+    parse_json: bool,
     otherwise: Otherwise,
     check: Option<Check>,
 }
@@ -101,6 +103,13 @@ impl ReceiverBuilder {
     /// [`Receiver::keep_requests`].
     pub fn keep_requests(mut self, keep: bool) -> Self {
         self.keep_requests = keep;
+        self
+    }
+
+    /// Whether a kept request's body is parsed into [`Received::json`] (else `Null`): the
+    /// bench keeps bodies only to replay them, and must not spend the machine's CPU on it.
+    pub fn parse_json(mut self, parse: bool) -> Self {
+        self.parse_json = parse;
         self
     }
 
@@ -121,6 +130,7 @@ impl ReceiverBuilder {
         let inner = Arc::new(Inner {
             started: AtomicUsize::new(0),
             keep_requests: AtomicBool::new(self.keep_requests),
+            parse_json: self.parse_json,
             received: Mutex::default(),
             receipts: Mutex::default(),
             script: Mutex::default(),
@@ -171,7 +181,11 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         .load(Ordering::Relaxed)
         .then(|| Received {
             at,
-            json: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            json: if inner.parse_json {
+                serde_json::from_slice(&body).unwrap_or(Value::Null)
+            } else {
+                Value::Null
+            },
             headers,
             body,
             answered: status,
@@ -215,6 +229,7 @@ impl Receiver {
     pub fn builder() -> ReceiverBuilder {
         ReceiverBuilder {
             keep_requests: true,
+            parse_json: true,
             otherwise: Arc::new(|| Answer::Status(200)),
             check: None,
         }

@@ -83,9 +83,14 @@ async fn server(dispatcher: bool) -> ServerProcess {
     launch.start().await
 }
 
-/// A receiver as light as can be: 200 to everything, receipts only.
+/// A receiver as light as can be: 200 to everything, receipts only (bodies kept raw
+/// when asked, for the baseline to replay).
 async fn sink() -> Receiver {
-    Receiver::builder().keep_requests(false).start().await
+    Receiver::builder()
+        .keep_requests(false)
+        .parse_json(false)
+        .start()
+        .await
 }
 
 pub async fn run() {
