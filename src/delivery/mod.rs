@@ -278,13 +278,10 @@ impl Dispatcher {
     /// most one sweep interval.
     async fn idle_for(&self) -> Duration {
         match self.store.next_due().await {
-            Ok(Some(due)) => {
-                let wait: Timestamp = due;
-                (wait - time::now())
-                    .to_std()
-                    .unwrap_or(Duration::ZERO)
-                    .min(self.config.sweep)
-            }
+            Ok(Some(due)) => (due - time::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(self.config.sweep),
             _ => self.config.sweep,
         }
     }

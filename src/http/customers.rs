@@ -139,8 +139,7 @@ async fn list(
     operation_id = "customers_show", tag = "customers",
     params(
         ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
-        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
-        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
+        doc::CustomerAddressing,
     ),
     responses(
         (status = 200, description = "The customer or conflict record", body = doc::Customer),
@@ -163,9 +162,8 @@ async fn show(
     operation_id = "customers_update", tag = "customers",
     params(
         ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
-        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
-        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
-        ("If-Match" = Option<doc::IfMatch>, Header),
+        doc::CustomerAddressing,
+        ("If-Match" = Option<doc::IfMatch>, Header, nullable = false),
     ),
     request_body = doc::CustomerPatch,
     responses(
@@ -197,9 +195,8 @@ async fn update(
     operation_id = "customers_remove", tag = "customers",
     params(
         ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
-        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
-        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
-        ("If-Match" = Option<doc::IfMatch>, Header),
+        doc::CustomerAddressing,
+        ("If-Match" = Option<doc::IfMatch>, Header, nullable = false),
     ),
     responses(
         (status = 204, description = "Deleted (a conflict record: discarded)"),
@@ -228,8 +225,7 @@ async fn remove(
     operation_id = "customers_set_vendor_id", tag = "customers",
     params(
         ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
-        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
-        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
+        doc::CustomerAddressing,
     ),
     request_body = doc::VendorIdInput,
     responses(
@@ -322,8 +318,7 @@ fn item_result(result: ApiResult<(StatusCode, StoredCustomer)>) -> serde_json::V
     operation_id = "customers_merge", tag = "conflicts",
     params(
         ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
-        ("id_type" = Option<doc::IdType>, Query, description = "Default `customer`"),
-        ("account_id" = Option<String>, Query, description = "With id_type=vendor: the account, when the id is used in several"),
+        doc::CustomerAddressing,
     ),
     request_body = doc::CustomerMergeInput,
     responses(

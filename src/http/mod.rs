@@ -38,9 +38,10 @@ pub struct AppState {
     pub limits: Arc<limits::RateLimits>,
 }
 
-/// Every API route, each with its OpenAPI operation.
-pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+/// Every API route, and the OpenAPI document of them all (each route registers its
+/// operation; `openapi::complete` then adds what holds across operations).
+fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(partners::router())
         .merge(accounts::router())
@@ -49,13 +50,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(customers::router())
         .merge(conflicts::router())
         .merge(webhooks::router())
+        .split_for_parts();
+    openapi::complete(&mut document);
+    (routes, document)
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, mut document) = api_router().split_for_parts();
-    openapi::complete(&mut document);
-    document
+    documented_routes().1
 }
 
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {
@@ -75,8 +77,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             .unwrap_or("");
         tracing::info_span!("request", method = %req.method(), route, request_id = id)
     });
-    let (api, mut document) = api_router().split_for_parts();
-    openapi::complete(&mut document);
+    let (api, document) = documented_routes();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -13,7 +13,6 @@ mod sql;
 mod sqlite;
 mod time;
 
-pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use postgres::PostgresStore;

@@ -93,17 +93,7 @@ impl Launch {
                 collected.lock().unwrap().push(line);
             }
         });
-        let port = base
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("a port in the listening address");
-        ServerProcess {
-            child,
-            base,
-            port,
-            log,
-        }
+        ServerProcess { child, base, log }
     }
 }
 
@@ -112,7 +102,6 @@ pub struct ServerProcess {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
 }
 

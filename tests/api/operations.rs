@@ -172,7 +172,7 @@ async fn logs_carry_no_personal_data_or_keys(backend: Backend) {
         ("CUSTOMER_LIST_LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "trace".to_owned()),
     ];
-    let child = server(&env).await;
+    let mut child = server(&env).await;
     let base = child.base.clone();
     let client = reqwest::Client::new();
     let post = |path: &str, key: &str, body: serde_json::Value| {
@@ -217,7 +217,6 @@ async fn logs_carry_no_personal_data_or_keys(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(search.status(), 200);
-    let mut child = child;
     child.kill().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let text = child.log().join("\n");

@@ -121,6 +121,16 @@ pub struct Customer {
     conflict: Option<ConflictInfo>,
 }
 
+/// How `{customer_id}` is read (SPEC section 4, "Addressing by vendor id").
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerAddressing {
+    /// Default `customer`.
+    id_type: Option<IdType>,
+    /// With `id_type=vendor`: the account, when the id is used in several.
+    account_id: Option<String>,
+}
+
 /// The query of the customer and conflict lists (SPEC section 4).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -77,7 +77,11 @@ struct IdentityRule;
 impl Modify for IdentityRule {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder};
-        let visible = || text::text("\\S", None, 10_000);
+        let visible = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("\\S"))
+        };
         let some = || {
             OneOfBuilder::new()
                 .item(visible())
@@ -208,21 +212,6 @@ impl CommonProblems {
             add("400", "BadRequest");
             add("413", "PayloadTooLarge");
             add("415", "UnsupportedMediaType");
-        }
-        // A parameter is absent or a string: never `null` (which utoipa makes of an
-        // optional header's type, and a generator then sends as the text "null").
-        for parameter in operation.parameters.iter_mut().flatten() {
-            if let Some(RefOr::T(Schema::OneOf(one_of))) = &parameter.schema {
-                let not_null: Vec<_> = one_of
-                    .items
-                    .iter()
-                    .filter(|item| !matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == Type::Null.into()))
-                    .cloned()
-                    .collect();
-                if let [only] = not_null.as_slice() {
-                    parameter.schema = Some(only.clone());
-                }
-            }
         }
         if *method == HttpMethod::Post {
             add("400", "BadRequest");

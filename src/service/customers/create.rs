@@ -167,7 +167,9 @@ impl Hub {
         let items = bulk_items(body, "customers")?;
         let mut results: Vec<Option<ApiResult<Created>>> = Vec::with_capacity(items.len());
         let mut scopes: HashMap<Option<String>, ScopeSettings> = HashMap::new();
+        // The valid items, and beside them (same order) the rows written for them.
         let mut prepared = Vec::new();
+        let mut rows: Vec<NewCustomer> = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
             results.push(None);
             let parsed = match item {
@@ -178,16 +180,17 @@ impl Hub {
                 let row = new_customer_row(who, &settings, &draft)?;
                 Ok((settings, draft, row))
             }) {
-                Ok(ready) => prepared.push((index, ready)),
+                Ok((settings, draft, row)) => {
+                    prepared.push((index, settings, draft));
+                    rows.push(row);
+                }
                 Err(err) => results[index] = Some(Err(err)),
             }
         }
-        let rows: Vec<NewCustomer> = prepared
-            .iter()
-            .map(|(_, (_, _, row))| row.clone())
-            .collect();
         let outcomes = self.store.insert_customers(&rows).await?;
-        for ((index, (settings, draft, row)), outcome) in prepared.into_iter().zip(outcomes) {
+        for (((index, settings, draft), row), outcome) in
+            prepared.into_iter().zip(rows).zip(outcomes)
+        {
             let settled = match self
                 .settle_create(who, &settings, &draft, row, outcome, on_duplicate)
                 .await

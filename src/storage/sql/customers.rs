@@ -1,7 +1,7 @@
 //! Customers, their identifiers (the de-duplication claims) and products' own ids.
 
 use super::events::insert_event;
-use super::SqlStore;
+use super::{push_keyset_bound, SqlStore};
 use crate::domain::customer::{Customer, CustomerScope, Identifier};
 use crate::domain::time::Timestamp;
 use crate::domain::{CustomerId, ProductId};
@@ -175,16 +175,15 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
             (SortKey::FirstName, true) => ("c.first_name_sort", "<"),
         };
         if let Some((key, id)) = &query.after {
-            page.push(&format!(" AND ({column}, c.customer_id) {direction} ("));
+            let columns = format!("{column}, c.customer_id");
             if query.sort == SortKey::Created {
                 let at = key
                     .parse::<Timestamp>()
                     .map_err(|_| StoreError::corrupt("cursor time", key))?;
-                page.push_bind(DbTime(at));
+                push_keyset_bound(&mut page, &columns, direction, DbTime(at), id.as_str());
             } else {
-                page.push_bind(key.as_str());
+                push_keyset_bound(&mut page, &columns, direction, key.as_str(), id.as_str());
             }
-            page.push(", ").push_bind(id.as_str()).push(")");
         }
         let order = if query.descending { "DESC" } else { "ASC" };
         page.push(&format!(

@@ -12,6 +12,7 @@ use crate::storage::{
 };
 use async_trait::async_trait;
 use sqlx::types::Json;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -212,7 +213,13 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
                 .push_bind(customer.as_str());
         }
         if let Some((created, id)) = &q.before {
-            push_keyset_bound(&mut sql, "d.created, d.delivery_id", "<", *created, id);
+            push_keyset_bound(
+                &mut sql,
+                "d.created, d.delivery_id",
+                "<",
+                DbTime(*created),
+                id,
+            );
         }
         sql.push(" ORDER BY d.created DESC, d.delivery_id DESC LIMIT ")
             .push_bind(q.limit);
@@ -320,21 +327,22 @@ impl<DB: Dialect> SqlStore<DB> {
             .push_list(rows.iter().map(|r| r.delivery_id.as_str()))
             .push(") ORDER BY delivery_id, attempt");
         let attempts: Vec<AttemptRow> = attempts.fetch_all(&mut conn).await?;
+        // Each delivery's attempts, in attempt order (as selected).
+        let mut logs: HashMap<String, Vec<AttemptView>> = HashMap::new();
+        for a in attempts {
+            logs.entry(a.delivery_id).or_default().push(AttemptView {
+                attempt: a.attempt,
+                attempted_at: a.attempted_at,
+                response_code: a.response_code,
+                latency_ms: a.latency_ms,
+                response_body: a.response_body,
+                error: a.error,
+            });
+        }
         Ok(rows
             .into_iter()
             .map(|r| DeliveryView {
-                attempt_log: attempts
-                    .iter()
-                    .filter(|a| a.delivery_id == r.delivery_id)
-                    .map(|a| AttemptView {
-                        attempt: a.attempt,
-                        attempted_at: a.attempted_at,
-                        response_code: a.response_code,
-                        latency_ms: a.latency_ms,
-                        response_body: a.response_body.clone(),
-                        error: a.error.clone(),
-                    })
-                    .collect(),
+                attempt_log: logs.remove(&r.delivery_id).unwrap_or_default(),
                 next_attempt: (r.status == "pending").then_some(r.next_attempt),
                 delivery_id: r.delivery_id,
                 product_id: r.product_id,

@@ -10,10 +10,8 @@ mod events;
 mod idempotency;
 mod tenants;
 
-use super::dialect::{Dialect, Pools, Sql, Tx};
-use super::time::DbTime;
+use super::dialect::{Dialect, Pools, Sql, Tx, Value};
 use super::{Store, StoreResult};
-use crate::domain::time::Timestamp;
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use std::sync::Arc;
@@ -85,16 +83,16 @@ impl<DB: Dialect> Store for SqlStore<DB> {
     }
 }
 
-/// Adds ` AND (<columns>) <op> (<at>, <id>)`: where a keyset page starts.
+/// Adds ` AND (<columns>) <op> (<key>, <id>)`: where a keyset page starts.
 fn push_keyset_bound<'q, DB: Dialect>(
     sql: &mut Sql<'q, DB>,
     columns: &str,
     op: &str,
-    at: Timestamp,
+    key: impl Value<'q>,
     id: &'q str,
 ) {
     sql.push(&format!(" AND ({columns}) {op} ("))
-        .push_bind(DbTime(at))
+        .push_bind(key)
         .push(", ")
         .push_bind(id)
         .push(")");

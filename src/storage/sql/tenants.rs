@@ -86,7 +86,13 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
             sql.push(" AND partner_id = ").push_bind(partner.as_str());
         }
         if let Some((created, id)) = &page.after {
-            push_keyset_bound(&mut sql, "created, account_id", ">", *created, id.as_str());
+            push_keyset_bound(
+                &mut sql,
+                "created, account_id",
+                ">",
+                DbTime(*created),
+                id.as_str(),
+            );
         }
         sql.push(" ORDER BY created, account_id LIMIT ")
             .push_bind(page.limit);
