@@ -11,9 +11,10 @@ use customer_list::delivery::client::{is_public, AddressGuard};
 use customer_list::domain::cursor::{KeyCursor, TimeCursor};
 use customer_list::domain::customer::{Email, Phone};
 use customer_list::domain::tenants::{Region, WebhookUrl};
+use customer_list::domain::AccountId;
 use customer_list::error::ApiError;
-use customer_list::http::extract::parse_if_match;
-use customer_list::input::parse_json_object;
+use customer_list::http::extract::{parse_if_match, parse_query};
+use customer_list::input::{parse_json_object, MAX_TEXT_BYTES};
 use customer_list::service::customers::input::{parse_draft, parse_patch};
 use customer_list::service::customers::list::search_pattern;
 use std::net::IpAddr;
@@ -22,6 +23,12 @@ const REGIONS: [&str; 6] = ["US", "CA", "GB", "DE", "IN", "BR"];
 
 fn region(byte: u8) -> Region {
     Region::parse(REGIONS[usize::from(byte) % REGIONS.len()]).expect("a known region")
+}
+
+/// Text the hub accepted is text both databases store as given: no NUL, bounded.
+fn assert_storable(text: &str) {
+    assert!(!text.contains('\0'), "NUL accepted: {text:?}");
+    assert!(text.len() <= MAX_TEXT_BYTES, "over-long text accepted");
 }
 
 /// A rejection must be a client error naming what was wrong.
@@ -81,9 +88,18 @@ pub fn customer_json(data: &[u8]) {
             for name in [&f.first_name, &f.last_name].into_iter().flatten() {
                 assert!(!name.as_str().is_empty() && name.as_str().chars().count() <= 100);
                 assert!(!name.as_str().contains([',', ';']));
+                assert!(!name.as_str().chars().any(char::is_control));
+            }
+            for line in [&f.address, &f.city, &f.state].into_iter().flatten() {
+                assert_storable(line.as_str());
+                assert!(!line.as_str().chars().any(|c| c.is_control() && c != '\n'));
+            }
+            for tag in &f.tags {
+                assert!(!tag.as_str().chars().any(char::is_control));
             }
             if let Some(id) = &draft.vendor_id {
                 assert!(!id.is_empty() && id.chars().count() <= 255);
+                assert!(!id.chars().any(char::is_control));
             }
         }
         Err(err) => assert_client_error(&err),
@@ -115,8 +131,12 @@ pub fn phone_email(data: &[u8]) {
 /// a search pattern never carries an unescaped wildcard from the input.
 pub fn cursors(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Ok(cursor) = TimeCursor::decode(&text) {
-        assert_eq!(TimeCursor::decode(&cursor.encode()), Ok(cursor));
+    if let Ok(cursor) = TimeCursor::decode::<AccountId>(&text) {
+        assert!(AccountId::parse(&cursor.id).is_some(), "{cursor:?}");
+        assert_eq!(
+            TimeCursor::decode::<AccountId>(&cursor.encode()),
+            Ok(cursor)
+        );
     }
     for sort in ["created", "-created", "last_name", "-first_name"] {
         if let Ok(cursor) = KeyCursor::decode(&text, sort) {
@@ -173,5 +193,25 @@ pub fn webhook_url(data: &[u8]) {
     match literal {
         Some(ip) => assert_eq!(guard.check_url(&url).is_ok(), is_public(ip), "{ip}"),
         None => assert!(guard.check_url(&url).is_ok()),
+    }
+}
+
+/// Query strings: each decodes without loss into storable text free of control
+/// characters, or is refused as a client error naming a parameter (or the query).
+pub fn query(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match parse_query(&text) {
+        Ok(params) => {
+            for (name, value) in &params {
+                for text in [name, value] {
+                    assert_storable(text);
+                    assert!(!text.chars().any(char::is_control), "{text:?}");
+                }
+            }
+        }
+        Err(err) => {
+            assert_client_error(&err);
+            assert!(err.extensions["errors"][0]["field"].is_string(), "{err:?}");
+        }
     }
 }

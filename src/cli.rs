@@ -4,7 +4,7 @@
 
 use crate::config::{init_logging, Config};
 use crate::domain::tenancy::Principal;
-use crate::domain::{AccountId, KeyId, PartnerId, ProductId};
+use crate::domain::{AccountId, KeyId, ParseId, PartnerId, ProductId};
 use crate::error::ApiError;
 use crate::input::{parse_object, FromInput};
 use crate::service::accounts::{AccountQuery, MAX_PAGE_SIZE};
@@ -55,8 +55,8 @@ pub enum AdminCommand {
     },
     /// Create an account.
     CreateAccount {
-        #[arg(long)]
-        partner_id: String,
+        #[arg(long, value_parser = id_arg::<PartnerId>)]
+        partner_id: PartnerId,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -66,25 +66,32 @@ pub enum AdminCommand {
     },
     /// List accounts (the first 500), optionally of one partner.
     ListAccounts {
-        #[arg(long)]
-        partner_id: Option<String>,
+        #[arg(long, value_parser = id_arg::<PartnerId>)]
+        partner_id: Option<PartnerId>,
     },
     /// Show an account.
-    GetAccount { account_id: String },
+    GetAccount {
+        #[arg(value_parser = id_arg::<AccountId>)]
+        account_id: AccountId,
+    },
     /// Create a product; prints its API key and webhook secret once.
     CreateProduct {
         #[arg(long)]
         name: String,
-        #[arg(long)]
-        partner_id: Option<String>,
+        #[arg(long, value_parser = id_arg::<PartnerId>)]
+        partner_id: Option<PartnerId>,
         #[arg(long)]
         webhook_url: Option<String>,
     },
     /// Show a product.
-    GetProduct { product_id: String },
+    GetProduct {
+        #[arg(value_parser = id_arg::<ProductId>)]
+        product_id: ProductId,
+    },
     /// Change a product's name or webhook URL (`--webhook-url ''` clears it).
     UpdateProduct {
-        product_id: String,
+        #[arg(value_parser = id_arg::<ProductId>)]
+        product_id: ProductId,
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
@@ -92,36 +99,44 @@ pub enum AdminCommand {
     },
     /// Activate a product on an account (`two_way` or `one_way`).
     Activate {
-        #[arg(long)]
-        account_id: String,
-        #[arg(long)]
-        product_id: String,
+        #[arg(long, value_parser = id_arg::<AccountId>)]
+        account_id: AccountId,
+        #[arg(long, value_parser = id_arg::<ProductId>)]
+        product_id: ProductId,
         #[arg(long, default_value = "two_way")]
         sync: String,
     },
     /// Deactivate a product on an account.
     Deactivate {
-        #[arg(long)]
-        account_id: String,
-        #[arg(long)]
-        product_id: String,
+        #[arg(long, value_parser = id_arg::<AccountId>)]
+        account_id: AccountId,
+        #[arg(long, value_parser = id_arg::<ProductId>)]
+        product_id: ProductId,
     },
     /// List an account's activations.
     ListActivations {
-        #[arg(long)]
-        account_id: String,
+        #[arg(long, value_parser = id_arg::<AccountId>)]
+        account_id: AccountId,
     },
     /// Issue an API key for a partner, an account or a product.
     CreateKey {
-        #[arg(long, group = "subject", required = true)]
-        partner_id: Option<String>,
-        #[arg(long, group = "subject")]
-        account_id: Option<String>,
-        #[arg(long, group = "subject")]
-        product_id: Option<String>,
+        #[arg(long, group = "subject", required = true, value_parser = id_arg::<PartnerId>)]
+        partner_id: Option<PartnerId>,
+        #[arg(long, group = "subject", value_parser = id_arg::<AccountId>)]
+        account_id: Option<AccountId>,
+        #[arg(long, group = "subject", value_parser = id_arg::<ProductId>)]
+        product_id: Option<ProductId>,
     },
     /// Revoke an API key.
-    RevokeKey { key_id: String },
+    RevokeKey {
+        #[arg(value_parser = id_arg::<KeyId>)]
+        key_id: KeyId,
+    },
+}
+
+/// An id given on the command line, parsed as its type.
+fn id_arg<T: ParseId>(raw: &str) -> Result<T, String> {
+    T::parse(raw).ok_or_else(T::malformed)
 }
 
 impl Cli {
@@ -141,7 +156,10 @@ impl Cli {
                 Ok(())
             }
             Command::Openapi => {
-                println!("{}", crate::http::openapi_document().to_pretty_json()?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&crate::http::openapi_document())?
+                );
                 Ok(())
             }
             Command::Migrate => {
@@ -221,17 +239,16 @@ async fn admin(hub: &Hub, action: AdminCommand) -> Result<Value, ApiError> {
         }
         AdminCommand::ListAccounts { partner_id } => {
             let query = AccountQuery {
-                partner_id: partner_id.map(PartnerId::from_string),
+                partner_id: partner_id,
                 page_size: MAX_PAGE_SIZE,
                 cursor: None,
             };
             let page = hub.list_accounts(admin, query).await?;
             Ok(json!({"accounts": to_json(page.items)?, "has_more": page.has_more}))
         }
-        AdminCommand::GetAccount { account_id } => to_json(
-            hub.get_account(admin, &AccountId::from_string(account_id))
-                .await?,
-        ),
+        AdminCommand::GetAccount { account_id } => {
+            to_json(hub.get_account(admin, &account_id).await?)
+        }
         AdminCommand::CreateProduct {
             name,
             partner_id,
@@ -240,10 +257,9 @@ async fn admin(hub: &Hub, action: AdminCommand) -> Result<Value, ApiError> {
             let body = json!({"name": name, "partner_id": partner_id, "webhook_url": webhook_url});
             to_json(hub.create_product(admin, input(body)?).await?)
         }
-        AdminCommand::GetProduct { product_id } => to_json(
-            hub.get_product(admin, &ProductId::from_string(product_id))
-                .await?,
-        ),
+        AdminCommand::GetProduct { product_id } => {
+            to_json(hub.get_product(admin, &product_id).await?)
+        }
         AdminCommand::UpdateProduct {
             product_id,
             name,
@@ -259,20 +275,20 @@ async fn admin(hub: &Hub, action: AdminCommand) -> Result<Value, ApiError> {
                 None => None,
             };
             let patch = parse_object(body)?;
-            let id = ProductId::from_string(product_id);
-            to_json(hub.update_product(admin, &id, patch).await?)
+            to_json(hub.update_product(admin, &product_id, patch).await?)
         }
         AdminCommand::Activate {
             account_id,
             product_id,
             sync,
         } => {
-            let (account, product) = (
-                AccountId::from_string(account_id),
-                ProductId::from_string(product_id),
-            );
             let (activation, _) = hub
-                .activate(admin, &account, &product, input(json!({ "sync": sync }))?)
+                .activate(
+                    admin,
+                    &account_id,
+                    &product_id,
+                    input(json!({ "sync": sync }))?,
+                )
                 .await?;
             to_json(activation)
         }
@@ -280,17 +296,11 @@ async fn admin(hub: &Hub, action: AdminCommand) -> Result<Value, ApiError> {
             account_id,
             product_id,
         } => {
-            let (account, product) = (
-                AccountId::from_string(account_id),
-                ProductId::from_string(product_id),
-            );
-            hub.deactivate(admin, &account, &product).await?;
+            hub.deactivate(admin, &account_id, &product_id).await?;
             Ok(json!({"deactivated": true}))
         }
         AdminCommand::ListActivations { account_id } => {
-            let activations = hub
-                .list_activations(admin, &AccountId::from_string(account_id))
-                .await?;
+            let activations = hub.list_activations(admin, &account_id).await?;
             Ok(json!({ "activations": to_json(activations)? }))
         }
         AdminCommand::CreateKey {
@@ -299,9 +309,9 @@ async fn admin(hub: &Hub, action: AdminCommand) -> Result<Value, ApiError> {
             product_id,
         } => {
             let subject = match (partner_id, account_id, product_id) {
-                (Some(id), _, _) => Principal::Partner(PartnerId::from_string(id)),
-                (_, Some(id), _) => Principal::Account(AccountId::from_string(id)),
-                (_, _, Some(id)) => Principal::Product(ProductId::from_string(id)),
+                (Some(id), _, _) => Principal::Partner(id),
+                (_, Some(id), _) => Principal::Account(id),
+                (_, _, Some(id)) => Principal::Product(id),
                 _ => {
                     return Err(ApiError::invalid_field(
                         "subject",
@@ -312,7 +322,7 @@ async fn admin(hub: &Hub, action: AdminCommand) -> Result<Value, ApiError> {
             to_json(hub.issue_key(admin, subject).await?)
         }
         AdminCommand::RevokeKey { key_id } => {
-            hub.revoke_key(admin, &KeyId::from_string(key_id)).await?;
+            hub.revoke_key(admin, &key_id).await?;
             Ok(json!({"revoked": true}))
         }
     }

@@ -116,6 +116,11 @@ impl ApiError {
         )
     }
 
+    /// `403` saying which rule of the key's scope refused the action.
+    pub fn forbidden_because(detail: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -203,6 +208,32 @@ impl From<StoreError> for ApiError {
                     "the request conflicts with the stored state; read it again and retry",
                 )
             }
+            // Input the edge should have refused: logged to be fixed there, answered as
+            // the client's fault.
+            StoreError::Refused(cause) => {
+                // The code only: the database's message may quote the value.
+                let code = match &cause {
+                    sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+                    _ => None,
+                };
+                tracing::warn!(
+                    code = code.as_deref().unwrap_or("?"),
+                    "the database refused a value of the request"
+                );
+                Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "validation_failed",
+                    "Validation failed",
+                    "a value of this request cannot be stored",
+                )
+                .with(
+                    "errors",
+                    vec![FieldError::new(
+                        "body",
+                        "holds a value that cannot be stored",
+                    )],
+                )
+            }
             other => Self::internal(error_chain(&other)),
         }
     }
@@ -278,6 +309,15 @@ mod tests {
         let body = err.to_problem().to_string();
         assert!(!body.contains("customer_identifiers"), "{body}");
         assert!(!body.contains("INSERT"), "{body}");
+    }
+
+    #[test]
+    fn a_value_the_database_refuses_is_a_400_without_its_cause() {
+        let cause =
+            sqlx::Error::Protocol("invalid byte sequence for encoding \"UTF8\": 0x00".into());
+        let err = ApiError::from(StoreError::Refused(cause));
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(!err.to_problem().to_string().contains("UTF8"));
     }
 
     #[test]

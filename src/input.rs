@@ -1,8 +1,30 @@
 //! Reading request input (a JSON object or query parameters) into domain types, with
 //! every bad field reported at once. Used by both edges: the HTTP API and the admin CLI.
 
+use crate::domain::ParseId;
 use crate::error::{ApiError, FieldError};
 use serde_json::{Map, Value};
+
+/// The most bytes any one text value may hold. Every field has its own, smaller, limit;
+/// this one bounds what reaches a field rule (or a filter) at all.
+pub const MAX_TEXT_BYTES: usize = 4096;
+
+/// The rule every text value given to the hub passes before its own field rule, whatever
+/// edge it came through (JSON bodies, query parameters, headers the hub reads, CSV cells,
+/// console forms): text the databases store as given. Postgres' `text` cannot hold U+0000
+/// and SQLite's C functions stop at it, so it is refused; so is text over
+/// `MAX_TEXT_BYTES`, which no field holds and which an index could not take. Unpaired
+/// surrogates cannot get this far: JSON and query decoding refuse them (a Rust `str` is
+/// valid UTF-8).
+pub fn storable(raw: &str) -> Result<&str, String> {
+    if raw.contains('\0') {
+        return Err("must not contain the NUL character (U+0000)".into());
+    }
+    if raw.len() > MAX_TEXT_BYTES {
+        return Err(format!("must be at most {MAX_TEXT_BYTES} bytes"));
+    }
+    Ok(raw)
+}
 
 /// A field that may be absent, explicitly `null`, or set (JSON merge patch semantics).
 #[derive(Clone, Debug, PartialEq)]
@@ -117,19 +139,25 @@ impl Fields {
     }
 }
 
-/// Adapts a parser of text to a parser of a JSON value that must be a string.
+/// Adapts a parser of text to a parser of a JSON value that must be a string (and
+/// `storable`).
 pub fn text<T>(
     parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> impl FnOnce(&Value) -> Result<T, String> {
     move |value| match value {
-        Value::String(s) => parse(s),
+        Value::String(s) => parse(storable(s)?),
         _ => Err("must be a string".into()),
     }
 }
 
-/// Any string, as given.
-pub fn any_text(value: &Value) -> Result<String, String> {
-    text(|s| Ok(s.to_owned()))(value)
+/// Parses an id of type `T` from text: a malformed one is an error naming the field.
+pub fn id_text<T: ParseId>(raw: &str) -> Result<T, String> {
+    T::parse(raw).ok_or_else(T::malformed)
+}
+
+/// An id of type `T` as a JSON field.
+pub fn id<T: ParseId>(value: &Value) -> Result<T, String> {
+    text(id_text::<T>)(value)
 }
 
 /// A request's JSON input, parsed into a validated type.
@@ -171,6 +199,10 @@ mod tests {
         note: Option<String>,
     }
 
+    fn any_text(value: &Value) -> Result<String, String> {
+        text(|s| Ok(s.to_owned()))(value)
+    }
+
     impl FromInput for Example {
         fn from_input(f: &mut Fields) -> Option<Self> {
             let name = f.required("name", any_text);
@@ -199,5 +231,17 @@ mod tests {
         assert_eq!(parsed.note, None);
         assert!(parse_json::<Example>(b"[1]").is_err());
         assert!(parse_json::<Example>(b"{").is_err());
+    }
+
+    #[test]
+    fn text_the_databases_cannot_store_is_refused_naming_the_field() {
+        let long = "x".repeat(MAX_TEXT_BYTES + 1);
+        for bad in [json!("a\u{0}b"), json!(long)] {
+            let body = json!({"name": bad}).to_string();
+            let err = parse_json::<Example>(body.as_bytes()).err().unwrap();
+            assert_eq!(err.extensions["errors"][0]["field"], "name");
+        }
+        // A lone surrogate is not JSON text at all.
+        assert!(parse_json::<Example>(br#"{"name":"\ud800"}"#).is_err());
     }
 }

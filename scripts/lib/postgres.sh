@@ -65,3 +65,16 @@ pg_start() {
 pg_stop() {
   pg_run "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
 }
+
+# Runs psql (from PATH, else the machine's Postgres binaries) against a URL.
+pg_psql() { # url args...
+  local url=$1 psql
+  shift
+  psql=$(command -v psql || echo "$(find_pg_bin)/psql")
+  "$psql" "$url" -qAt "$@"
+}
+
+# The URL of a database on the same server as $1, named $2.
+pg_url_with_db() { # url name
+  echo "${1%/*}/$2"
+}

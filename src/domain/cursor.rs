@@ -2,6 +2,7 @@
 //! base64url text. A cursor that does not decode is a client error naming `cursor`.
 
 use super::time::{to_fixed_text, Timestamp};
+use super::ParseId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -17,7 +18,9 @@ impl TimeCursor {
         URL_SAFE_NO_PAD.encode(format!("{}|{}", to_fixed_text(&self.at), self.id))
     }
 
-    pub fn decode(raw: &str) -> Result<Self, String> {
+    /// Decodes a cursor over ids of type `T`: one whose id is not such an id was not
+    /// made by this API.
+    pub fn decode<T: ParseId>(raw: &str) -> Result<Self, String> {
         const INVALID: &str = "is not a cursor returned by this API";
         if raw.len() > 512 {
             return Err(INVALID.into());
@@ -26,7 +29,7 @@ impl TimeCursor {
         let text = String::from_utf8(bytes).map_err(|_| INVALID)?;
         let (at, id) = text.split_once('|').ok_or(INVALID)?;
         let at = at.parse::<Timestamp>().map_err(|_| INVALID)?;
-        if id.is_empty() {
+        if T::parse(id).is_none() {
             return Err(INVALID.into());
         }
         Ok(Self {
@@ -42,14 +45,21 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_garbage() {
+        use crate::domain::{AccountId, ProductId};
         let cursor = TimeCursor {
             at: crate::domain::time::now(),
-            id: "AG-1".into(),
+            id: AccountId::generate().to_string(),
         };
-        assert_eq!(TimeCursor::decode(&cursor.encode()).unwrap(), cursor);
-        assert!(TimeCursor::decode("!!").is_err());
-        assert!(TimeCursor::decode(&URL_SAFE_NO_PAD.encode("nope")).is_err());
-        assert!(TimeCursor::decode("").is_err());
+        assert_eq!(
+            TimeCursor::decode::<AccountId>(&cursor.encode()).unwrap(),
+            cursor
+        );
+        assert!(TimeCursor::decode::<ProductId>(&cursor.encode()).is_err());
+        assert!(TimeCursor::decode::<AccountId>("!!").is_err());
+        assert!(TimeCursor::decode::<AccountId>(&URL_SAFE_NO_PAD.encode("nope")).is_err());
+        assert!(TimeCursor::decode::<AccountId>("").is_err());
+        let nul = URL_SAFE_NO_PAD.encode(format!("{}|AG-\0", to_fixed_text(&cursor.at)));
+        assert!(TimeCursor::decode::<AccountId>(&nul).is_err());
     }
 }
 

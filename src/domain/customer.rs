@@ -7,6 +7,22 @@ use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// A first or last name: trimmed, at most 100 characters, no commas or semicolons.
+/// Text as a person types it into a field: at most `max` characters as sent, no control
+/// character (Unicode `Cc`; a line break too where `line_breaks`), then trimmed. The
+/// rules read the text as sent, so the OpenAPI document can state them exactly.
+pub fn plain_text(raw: &str, max: usize, line_breaks: bool) -> Result<&str, String> {
+    if raw.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if raw
+        .chars()
+        .any(|c| c.is_control() && !(line_breaks && c == '\n'))
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok(raw.trim())
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PersonName(String);
@@ -16,15 +32,9 @@ impl PersonName {
 
     /// `None` for a blank name, which is stored as no name.
     pub fn parse(raw: &str) -> Result<Option<Self>, String> {
-        let name = raw.trim();
-        if name.chars().count() > Self::MAX_CHARS {
-            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
-        }
+        let name = plain_text(raw, Self::MAX_CHARS, false)?;
         if name.contains([',', ';']) {
             return Err("must not contain commas or semicolons".into());
-        }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
         }
         Ok((!name.is_empty()).then(|| Self(name.to_owned())))
     }
@@ -43,13 +53,7 @@ impl ShortText {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Option<Self>, String> {
-        let text = raw.trim();
-        if text.chars().count() > Self::MAX_CHARS {
-            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
-        }
-        if text.chars().any(|c| c.is_control() && c != '\n') {
-            return Err("must not contain control characters".into());
-        }
+        let text = plain_text(raw, Self::MAX_CHARS, true)?;
         Ok((!text.is_empty()).then(|| Self(text.to_owned())))
     }
 
@@ -89,6 +93,9 @@ impl Email {
     pub const MAX_LEN: usize = 254;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
         let email = raw.trim().to_lowercase();
         if email.len() > Self::MAX_LEN {
             return Err(format!(
@@ -124,8 +131,11 @@ impl Phone {
     pub const MAX_INPUT: usize = 64;
 
     pub fn parse(raw: &str, region: Region) -> Result<Self, String> {
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
         let text = raw.trim();
-        if text.is_empty() || text.len() > Self::MAX_INPUT {
+        if text.is_empty() || raw.chars().count() > Self::MAX_INPUT {
             return Err(format!("{raw:?} is not a phone number"));
         }
         // An international number (`+...`) names its own country: reading it without a
@@ -183,18 +193,9 @@ impl Tag {
     pub const MAX_CHARS: usize = 50;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let tag = raw.trim();
+        let tag = plain_text(raw, Self::MAX_CHARS, false).map_err(|e| format!("each tag {e}"))?;
         if tag.is_empty() {
             return Err("tags must not be empty".into());
-        }
-        if tag.chars().count() > Self::MAX_CHARS {
-            return Err(format!(
-                "tag {tag:?} is longer than {} characters",
-                Self::MAX_CHARS
-            ));
-        }
-        if tag.chars().any(char::is_control) {
-            return Err("tags must not contain control characters".into());
         }
         Ok(Self(tag.to_owned()))
     }

@@ -1,10 +1,30 @@
-//! Opaque, prefixed identifiers. New ids are UUIDv7 so they sort by creation time.
+//! Prefixed identifiers: `<PREFIX><uuid>`. New ids are UUIDv7 so they sort by creation
+//! time. Clients treat them as opaque; the hub parses every id it is given (path, query
+//! or body) into its type first, so a malformed one is refused at the edge and never
+//! reaches the database.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// An id the hub parses from its input: what it names (for "… not found" and field
+/// errors) and whether a string has its form.
+pub trait ParseId: Sized {
+    /// The resource, as the API names it in a `404` ("customer", "account", ...).
+    const WHAT: &'static str;
+    fn parse(raw: &str) -> Option<Self>;
+    /// The message for a field holding something else.
+    fn malformed() -> String {
+        let article = if Self::WHAT.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("must be {article} {} id", Self::WHAT)
+    }
+}
+
 macro_rules! prefixed_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -18,14 +38,25 @@ macro_rules! prefixed_id {
                 Self(format!("{}{}", $prefix, uuid::Uuid::now_v7()))
             }
 
-            /// Wraps an id read from storage or a request. Ids are opaque: an id that
-            /// does not exist simply is not found.
+            /// Wraps an id read from storage, which only ever holds ids the hub made.
             pub fn from_string(value: impl Into<String>) -> Self {
                 Self(value.into())
             }
 
+            /// Parses an id given to the hub: `None` unless it has this type's form.
+            pub fn parse(raw: &str) -> Option<Self> {
+                Self::is_well_formed(raw).then(|| Self(raw.to_owned()))
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        impl ParseId for $name {
+            const WHAT: &'static str = $what;
+            fn parse(raw: &str) -> Option<Self> {
+                $name::parse(raw)
             }
         }
 
@@ -43,30 +74,83 @@ macro_rules! prefixed_id {
     };
 }
 
+/// `<prefix><uuid>`, the UUID in its lowercase hyphenated form (as the hub writes it).
+fn is_prefixed_uuid(raw: &str, prefix: &str) -> bool {
+    raw.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == 36
+            && rest.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => matches!(c, '0'..='9' | 'a'..='f'),
+            })
+    })
+}
+
+/// The form of an id, as a regular expression (for the OpenAPI document).
+pub fn id_pattern(prefixes: &[&str]) -> String {
+    let hex = |n: usize| format!("[0-9a-f]{{{n}}}");
+    format!(
+        "^({})({}-{}-{}-{}-{})$",
+        prefixes.join("|"),
+        hex(8),
+        hex(4),
+        hex(4),
+        hex(4),
+        hex(12)
+    )
+}
+
+macro_rules! uuid_form {
+    ($name:ident) => {
+        impl $name {
+            fn is_well_formed(raw: &str) -> bool {
+                is_prefixed_uuid(raw, Self::PREFIX)
+            }
+        }
+    };
+}
+
 prefixed_id!(
     /// A reseller.
-    PartnerId, "PARTNER-"
+    PartnerId, "PARTNER-", "partner"
 );
 prefixed_id!(
     /// One business location.
-    AccountId, "AG-"
+    AccountId, "AG-", "account"
 );
 prefixed_id!(
     /// A vendor's app.
-    ProductId, "MP-"
+    ProductId, "MP-", "product"
 );
 prefixed_id!(
     /// An API key's public id (never the secret).
-    KeyId, "KEY-"
+    KeyId, "KEY-", "key"
 );
 prefixed_id!(
     /// A customer (`CUSTOMER-`) or a conflict record (`CONFLICT-`): both live in the
     /// customer table and are addressed by the same paths.
-    CustomerId, "CUSTOMER-"
+    CustomerId, "CUSTOMER-", "customer"
 );
+
+uuid_form!(PartnerId);
+uuid_form!(AccountId);
+uuid_form!(ProductId);
+uuid_form!(EventId);
+
+impl KeyId {
+    /// The bootstrap admin key's fixed id (it exists before any generated one).
+    pub const BOOTSTRAP: &'static str = "KEY-bootstrap-admin";
+
+    fn is_well_formed(raw: &str) -> bool {
+        raw == Self::BOOTSTRAP || is_prefixed_uuid(raw, Self::PREFIX)
+    }
+}
 
 impl CustomerId {
     pub const CONFLICT_PREFIX: &'static str = "CONFLICT-";
+
+    fn is_well_formed(raw: &str) -> bool {
+        is_prefixed_uuid(raw, Self::PREFIX) || is_prefixed_uuid(raw, Self::CONFLICT_PREFIX)
+    }
 
     pub fn generate_conflict() -> Self {
         Self(format!("{}{}", Self::CONFLICT_PREFIX, uuid::Uuid::now_v7()))
@@ -79,8 +163,27 @@ impl CustomerId {
 
 prefixed_id!(
     /// An event (and so a webhook's `webhook-id`).
-    EventId, "msg_"
+    EventId, "msg_", "event"
 );
+
+/// A delivery: `<event id>.<product id>`, one event to one product.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryId(String);
+
+impl DeliveryId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ParseId for DeliveryId {
+    const WHAT: &'static str = "delivery";
+    fn parse(raw: &str) -> Option<Self> {
+        let (event, product) = raw.split_once('.')?;
+        (EventId::parse(event).is_some() && ProductId::parse(product).is_some())
+            .then(|| Self(raw.to_owned()))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -93,5 +196,28 @@ mod tests {
         assert!(a.as_str().starts_with("AG-"));
         assert!(ProductId::generate().as_str().starts_with("MP-"));
         assert!(a < b, "UUIDv7 ids are time ordered");
+    }
+
+    #[test]
+    fn only_well_formed_ids_parse() {
+        let id = CustomerId::generate();
+        assert_eq!(CustomerId::parse(id.as_str()), Some(id.clone()));
+        let conflict = CustomerId::generate_conflict();
+        assert!(CustomerId::parse(conflict.as_str()).is_some());
+        assert!(KeyId::parse(KeyId::BOOTSTRAP).is_some());
+        let upper = id.as_str().to_ascii_uppercase();
+        let with_nul = format!("{}\0", id.as_str());
+        let other_type = AccountId::generate();
+        for bad in [
+            "",
+            "CUSTOMER-",
+            "CUSTOMER-1",
+            &upper,
+            &with_nul,
+            other_type.as_str(),
+            &id.as_str()[..id.as_str().len() - 1],
+        ] {
+            assert_eq!(CustomerId::parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -9,4 +9,4 @@ pub mod tenants;
 pub mod time;
 pub mod wire;
 
-pub use ids::{AccountId, CustomerId, EventId, KeyId, PartnerId, ProductId};
+pub use ids::{AccountId, CustomerId, DeliveryId, EventId, KeyId, ParseId, PartnerId, ProductId};

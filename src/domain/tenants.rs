@@ -15,15 +15,9 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
+        let trimmed = crate::domain::customer::plain_text(raw, Self::MAX_CHARS, false)?;
         if trimmed.is_empty() {
             return Err("must not be empty".into());
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
         }
         Ok(Self(trimmed.to_owned()))
     }

@@ -1,4 +1,4 @@
-use super::extract::{Caller, Input, Params, PathParams};
+use super::extract::{Caller, Input, Params, PathId, PathIds};
 use super::AppState;
 use crate::domain::cursor::TimeCursor;
 use crate::domain::tenancy::Principal;
@@ -7,6 +7,7 @@ use crate::domain::{AccountId, PartnerId, ProductId};
 use crate::error::ApiResult;
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
+use crate::input::id_text;
 use crate::service::accounts::{parse_page_size, AccountQuery, NewAccount, DEFAULT_PAGE_SIZE};
 use crate::service::activations::ActivationInput;
 use crate::service::keys::IssuedKey;
@@ -56,9 +57,9 @@ async fn create(
     get, path = "/v1/accounts",
     operation_id = "accounts_list", tag = "accounts",
     params(
-        ("partner_id" = Option<String>, Query, description = "Partner (partner keys: their own)"),
+        ("partner_id" = Option<doc::PartnerId>, Query, description = "Partner (partner keys: their own)"),
         ("page_size" = Option<i64>, Query, minimum = 1, maximum = 500),
-        ("cursor" = Option<String>, Query, description = "From the previous page"),
+        ("cursor" = Option<doc::Cursor>, Query, description = "From the previous page"),
     ),
     responses(
         (status = 200, description = "A page", body = doc::AccountPage),
@@ -72,11 +73,11 @@ async fn list(
     params: Params,
 ) -> ApiResult<Json<serde_json::Value>> {
     let query = AccountQuery {
-        partner_id: params.parse("partner_id", |s| Ok(PartnerId::from_string(s)))?,
+        partner_id: params.parse("partner_id", id_text::<PartnerId>)?,
         page_size: params
             .parse("page_size", parse_page_size)?
             .unwrap_or(DEFAULT_PAGE_SIZE),
-        cursor: params.parse("cursor", TimeCursor::decode)?,
+        cursor: params.parse("cursor", TimeCursor::decode::<AccountId>)?,
     };
     let page = state.hub.list_accounts(&who, query).await?;
     Ok(Json(json!({
@@ -90,7 +91,7 @@ async fn list(
     get, path = "/v1/accounts/{account_id}",
     operation_id = "accounts_show", tag = "accounts",
     params(
-        ("account_id" = String, Path, description = "Account"),
+        ("account_id" = doc::AccountId, Path, description = "Account"),
     ),
     responses(
         (status = 200, description = "The account", body = doc::Account),
@@ -101,12 +102,9 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<AccountId>,
 ) -> ApiResult<Json<Account>> {
-    let account = state
-        .hub
-        .get_account(&who, &AccountId::from_string(id))
-        .await?;
+    let account = state.hub.get_account(&who, &id).await?;
     Ok(Json(account))
 }
 
@@ -114,7 +112,7 @@ async fn show(
     post, path = "/v1/accounts/{account_id}/keys",
     operation_id = "accounts_create_key", tag = "keys",
     params(
-        ("account_id" = String, Path, description = "Account"),
+        ("account_id" = doc::AccountId, Path, description = "Account"),
     ),
     responses(
         (status = 201, description = "Issued", body = doc::IssuedKey),
@@ -125,9 +123,9 @@ async fn show(
 async fn create_key(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<AccountId>,
 ) -> ApiResult<(StatusCode, Json<IssuedKey>)> {
-    let subject = Principal::Account(AccountId::from_string(id));
+    let subject = Principal::Account(id);
     let key = state.hub.issue_key(&who, subject).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
@@ -136,7 +134,7 @@ async fn create_key(
     get, path = "/v1/accounts/{account_id}/products",
     operation_id = "accounts_list_activations", tag = "accounts",
     params(
-        ("account_id" = String, Path, description = "Account"),
+        ("account_id" = doc::AccountId, Path, description = "Account"),
     ),
     responses(
         (status = 200, description = "Activations", body = doc::ActivationList),
@@ -147,12 +145,9 @@ async fn create_key(
 async fn list_activations(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<AccountId>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let activations = state
-        .hub
-        .list_activations(&who, &AccountId::from_string(id))
-        .await?;
+    let activations = state.hub.list_activations(&who, &id).await?;
     Ok(Json(json!({ "activations": activations })))
 }
 
@@ -160,8 +155,8 @@ async fn list_activations(
     put, path = "/v1/accounts/{account_id}/products/{product_id}",
     operation_id = "accounts_activate", tag = "accounts",
     params(
-        ("account_id" = String, Path, description = "Account"),
-        ("product_id" = String, Path, description = "Product"),
+        ("account_id" = doc::AccountId, Path, description = "Account"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
     ),
     request_body = doc::ActivationInput,
     responses(
@@ -174,18 +169,10 @@ async fn list_activations(
 async fn activate(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams((account, product)): PathParams<(String, String)>,
+    PathIds(account, product): PathIds<AccountId, ProductId>,
     Input(input): Input<ActivationInput>,
 ) -> ApiResult<(StatusCode, Json<Activation>)> {
-    let (activation, created) = state
-        .hub
-        .activate(
-            &who,
-            &AccountId::from_string(account),
-            &ProductId::from_string(product),
-            input,
-        )
-        .await?;
+    let (activation, created) = state.hub.activate(&who, &account, &product, input).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -198,8 +185,8 @@ async fn activate(
     delete, path = "/v1/accounts/{account_id}/products/{product_id}",
     operation_id = "accounts_deactivate", tag = "accounts",
     params(
-        ("account_id" = String, Path, description = "Account"),
-        ("product_id" = String, Path, description = "Product"),
+        ("account_id" = doc::AccountId, Path, description = "Account"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
     ),
     responses(
         (status = 204, description = "Deactivated"),
@@ -210,15 +197,8 @@ async fn activate(
 async fn deactivate(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams((account, product)): PathParams<(String, String)>,
+    PathIds(account, product): PathIds<AccountId, ProductId>,
 ) -> ApiResult<StatusCode> {
-    state
-        .hub
-        .deactivate(
-            &who,
-            &AccountId::from_string(account),
-            &ProductId::from_string(product),
-        )
-        .await?;
+    state.hub.deactivate(&who, &account, &product).await?;
     Ok(StatusCode::NO_CONTENT)
 }

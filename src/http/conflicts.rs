@@ -3,7 +3,7 @@
 use super::extract::{Caller, OptionalInput, Params, PathParams};
 use super::AppState;
 use crate::domain::CustomerId;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
 use crate::service::customers::resolve::ConflictMerge;
@@ -56,7 +56,7 @@ async fn list(
     post, path = "/v1/conflicts/{conflict_id}/merge",
     operation_id = "conflicts_merge", tag = "conflicts",
     params(
-        ("conflict_id" = String, Path, description = "Conflict record"),
+        ("conflict_id" = doc::ConflictId, Path, description = "Conflict record"),
     ),
     request_body = doc::ConflictMergeInput,
     responses(
@@ -74,7 +74,7 @@ async fn merge(
 ) -> ApiResult<Json<Value>> {
     let merged = state
         .hub
-        .merge_conflict(&who, &CustomerId::from_string(id), input)
+        .merge_conflict(&who, &conflict_id(&id)?, input)
         .await?;
     Ok(Json(merged.record()))
 }
@@ -83,7 +83,7 @@ async fn merge(
     post, path = "/v1/conflicts/{conflict_id}/keep",
     operation_id = "conflicts_keep", tag = "conflicts",
     params(
-        ("conflict_id" = String, Path, description = "Conflict record"),
+        ("conflict_id" = doc::ConflictId, Path, description = "Conflict record"),
     ),
     responses(
         (status = 201, description = "The new customer", body = doc::Customer),
@@ -96,10 +96,7 @@ async fn keep(
     Caller(who): Caller,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let kept = state
-        .hub
-        .keep_conflict(&who, &CustomerId::from_string(id))
-        .await?;
+    let kept = state.hub.keep_conflict(&who, &conflict_id(&id)?).await?;
     Ok((StatusCode::CREATED, Json(kept.record())))
 }
 
@@ -107,7 +104,7 @@ async fn keep(
     delete, path = "/v1/conflicts/{conflict_id}",
     operation_id = "conflicts_discard", tag = "conflicts",
     params(
-        ("conflict_id" = String, Path, description = "Conflict record"),
+        ("conflict_id" = doc::ConflictId, Path, description = "Conflict record"),
     ),
     responses(
         (status = 204, description = "Discarded"),
@@ -119,9 +116,13 @@ async fn discard(
     Caller(who): Caller,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .hub
-        .discard_conflict(&who, &CustomerId::from_string(id))
-        .await?;
+    state.hub.discard_conflict(&who, &conflict_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A conflict record named by the path: anything but a record id is no conflict.
+fn conflict_id(raw: &str) -> ApiResult<CustomerId> {
+    CustomerId::parse(raw)
+        .filter(CustomerId::is_conflict)
+        .ok_or_else(|| ApiError::not_found("conflict"))
 }

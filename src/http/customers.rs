@@ -6,6 +6,7 @@ use crate::domain::{AccountId, CustomerId};
 use crate::error::{ApiError, ApiResult};
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
+use crate::input::id_text;
 use crate::service::customers::input::{vendor_id, OnDuplicate};
 use crate::service::customers::resolve::CustomerMerge;
 use crate::service::customers::{Created, CustomerListParams, CustomerRef};
@@ -39,16 +40,19 @@ fn record_response(status: StatusCode, stored: &StoredCustomer) -> Response {
 }
 
 /// `{customer_id}` with `?id_type=vendor` (and an optional `account_id`) names the
-/// customer by the calling product's own id.
+/// customer by the calling product's own id. Either way a malformed id names nobody: the
+/// same `404` as an unknown one, before any lookup.
 fn target(id: String, params: &Params) -> ApiResult<CustomerRef> {
+    let not_found = || ApiError::not_found("customer");
+    // Read whatever `id_type` says: a malformed filter is refused either way.
+    let account = params.parse("account_id", id_text::<AccountId>)?;
     match params.0.get("id_type").map(String::as_str) {
-        None | Some("customer") => Ok(CustomerRef::Id(CustomerId::from_string(id))),
+        None | Some("customer") => Ok(CustomerRef::Id(
+            CustomerId::parse(&id).ok_or_else(not_found)?,
+        )),
         Some("vendor") => Ok(CustomerRef::Vendor {
-            vendor_customer_id: id,
-            account: params
-                .0
-                .get("account_id")
-                .map(|a| AccountId::from_string(a.clone())),
+            vendor_customer_id: vendor_id(&id).map_err(|_| not_found())?,
+            account,
         }),
         Some(_) => Err(ApiError::invalid_field(
             "id_type",
@@ -138,7 +142,7 @@ async fn list(
     get, path = "/v1/customers/{customer_id}",
     operation_id = "customers_show", tag = "customers",
     params(
-        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("customer_id" = doc::VendorId, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
         doc::CustomerAddressing,
     ),
     responses(
@@ -161,7 +165,7 @@ async fn show(
     patch, path = "/v1/customers/{customer_id}",
     operation_id = "customers_update", tag = "customers",
     params(
-        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("customer_id" = doc::VendorId, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
         doc::CustomerAddressing,
         ("If-Match" = Option<doc::IfMatch>, Header, nullable = false),
     ),
@@ -194,7 +198,7 @@ async fn update(
     delete, path = "/v1/customers/{customer_id}",
     operation_id = "customers_remove", tag = "customers",
     params(
-        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("customer_id" = doc::VendorId, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
         doc::CustomerAddressing,
         ("If-Match" = Option<doc::IfMatch>, Header, nullable = false),
     ),
@@ -224,7 +228,7 @@ async fn remove(
     put, path = "/v1/customers/{customer_id}/vendor-id",
     operation_id = "customers_set_vendor_id", tag = "customers",
     params(
-        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("customer_id" = doc::VendorId, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
         doc::CustomerAddressing,
     ),
     request_body = doc::VendorIdInput,
@@ -317,7 +321,7 @@ fn item_result(result: ApiResult<(StatusCode, StoredCustomer)>) -> serde_json::V
     post, path = "/v1/customers/{customer_id}/merge",
     operation_id = "customers_merge", tag = "conflicts",
     params(
-        ("customer_id" = String, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        ("customer_id" = doc::VendorId, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
         doc::CustomerAddressing,
     ),
     request_body = doc::CustomerMergeInput,

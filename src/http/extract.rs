@@ -3,8 +3,9 @@
 
 use super::AppState;
 use crate::domain::tenancy::Principal;
+use crate::domain::ParseId;
 use crate::error::{ApiError, FieldError};
-use crate::input::{parse_json_object, parse_object, FromInput};
+use crate::input::{parse_json_object, parse_object, storable, FromInput};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -128,18 +129,50 @@ impl<T: FromInput + Send> FromRequest<AppState> for OptionalInput<T> {
     }
 }
 
-/// Query parameters, last value wins. Values are validated by the handler, which names
-/// the parameter in any error.
+/// Query parameters, last value wins. Each is decoded strictly (percent-escapes that are
+/// not UTF-8 are refused, not replaced) and must be `storable` text without control
+/// characters (no parameter of the API holds one); the handler then validates each by
+/// its own rule, naming the parameter in any error.
 pub struct Params(pub HashMap<String, String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        let pairs = url::form_urlencoded::parse(query.as_bytes()).into_owned();
-        Ok(Self(pairs.collect()))
+        parse_query(parts.uri.query().unwrap_or_default()).map(Self)
     }
+}
+
+/// `application/x-www-form-urlencoded` query text, decoded without loss.
+pub fn parse_query(query: &str) -> Result<HashMap<String, String>, ApiError> {
+    fn decode(raw: &str) -> Option<String> {
+        let spaced = raw.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(|text| text.into_owned())
+    }
+    let readable = |text: String| -> Result<String, String> {
+        storable(&text)?;
+        if text.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(text)
+    };
+    let mut params = HashMap::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(name)
+            .ok_or_else(|| "must be UTF-8 text".to_owned())
+            .and_then(readable)
+            .map_err(|message| ApiError::invalid_field("query", message))?;
+        let value = decode(value)
+            .ok_or_else(|| "must be UTF-8 text".to_owned())
+            .and_then(readable)
+            .map_err(|message| ApiError::invalid_field(&name, message))?;
+        params.insert(name, value);
+    }
+    Ok(params)
 }
 
 impl Params {
@@ -158,6 +191,46 @@ impl Params {
     }
 }
 
+/// One id from the path, parsed as its type: a malformed id names nothing, so it is the
+/// same `404` as an unknown one, and it never reaches the database.
+pub struct PathId<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathId<T>
+where
+    T: ParseId + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let PathParams(raw) = PathParams::<String>::from_request_parts(parts, state).await?;
+        path_id(&raw).map(Self)
+    }
+}
+
+/// Two ids from the path (`/v1/accounts/{account_id}/products/{product_id}`).
+pub struct PathIds<A, B>(pub A, pub B);
+
+impl<A, B, S> FromRequestParts<S> for PathIds<A, B>
+where
+    A: ParseId + Send,
+    B: ParseId + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let PathParams((a, b)) =
+            PathParams::<(String, String)>::from_request_parts(parts, state).await?;
+        Ok(Self(path_id(&a)?, path_id(&b)?))
+    }
+}
+
+/// An id named by a path: `404` for the type's resource unless well formed.
+pub fn path_id<T: ParseId>(raw: &str) -> Result<T, ApiError> {
+    T::parse(raw).ok_or_else(|| ApiError::not_found(T::WHAT))
+}
+
 /// Path parameters; an undecodable path segment is simply not found.
 pub struct PathParams<T>(pub T);
 
@@ -173,5 +246,52 @@ where
             .await
             .map(|Path(value)| Self(value))
             .map_err(|_| ApiError::not_found("resource"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(err: ApiError) -> String {
+        err.extensions["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn query_text_is_decoded_without_loss() {
+        let params = parse_query("q=ada+lovelace&tag=%C3%A9t%C3%A9&empty=&flag").unwrap();
+        assert_eq!(params["q"], "ada lovelace");
+        assert_eq!(params["tag"], "été");
+        assert_eq!(params["empty"], "");
+        assert_eq!(params["flag"], "");
+    }
+
+    #[test]
+    fn query_values_the_hub_cannot_hold_are_refused_naming_the_parameter() {
+        // NUL, another control character, an encoded UTF-16 surrogate (not UTF-8), a
+        // lone continuation byte.
+        for bad in ["%00", "a%0Ab", "%ED%A0%80", "%80"] {
+            let err = parse_query(&format!("page_size=1&q={bad}")).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(field_of(err), "q", "{bad}");
+        }
+        let long = "x".repeat(crate::input::MAX_TEXT_BYTES + 1);
+        assert_eq!(
+            field_of(parse_query(&format!("q={long}")).unwrap_err()),
+            "q"
+        );
+        // A parameter whose very name is unreadable is named as the query.
+        assert_eq!(field_of(parse_query("%00=1").unwrap_err()), "query");
+    }
+
+    #[test]
+    fn if_match_reads_versions_and_star() {
+        assert_eq!(parse_if_match("\"3\""), Ok(Some(3)));
+        assert_eq!(parse_if_match(" 4 "), Ok(Some(4)));
+        assert_eq!(parse_if_match("*"), Ok(None));
+        assert!(parse_if_match("W/\"3\"").is_err());
     }
 }

@@ -1,7 +1,8 @@
-use super::extract::{Caller, PathParams};
+use super::extract::{Caller, PathId};
 use super::AppState;
 use crate::domain::KeyId;
 use crate::error::ApiResult;
+use crate::http::openapi as doc;
 use crate::http::openapi::problem;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     delete, path = "/v1/keys/{key_id}",
     operation_id = "keys_revoke", tag = "keys",
     params(
-        ("key_id" = String, Path, description = "Key"),
+        ("key_id" = doc::KeyId, Path, description = "Key"),
     ),
     responses(
         (status = 204, description = "Revoked"),
@@ -27,8 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn revoke(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<KeyId>,
 ) -> ApiResult<StatusCode> {
-    state.hub.revoke_key(&who, &KeyId::from_string(id)).await?;
+    state.hub.revoke_key(&who, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -56,8 +56,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    documented_routes().1
+pub fn openapi_document() -> serde_json::Value {
+    openapi::to_json(&documented_routes().1)
 }
 
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {
@@ -78,7 +78,8 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         tracing::info_span!("request", method = %req.method(), route, request_id = id)
     });
     let (api, document) = documented_routes();
-    api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+    let document = openapi::to_json(&document);
+    api.merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(

@@ -1,4 +1,4 @@
-use super::extract::{Caller, Input, PathParams};
+use super::extract::{Caller, Input, PathId};
 use super::AppState;
 use crate::domain::tenancy::Principal;
 use crate::domain::PartnerId;
@@ -41,7 +41,7 @@ async fn create(
     post, path = "/v1/partners/{partner_id}/keys",
     operation_id = "partners_create_key", tag = "keys",
     params(
-        ("partner_id" = String, Path, description = "Partner"),
+        ("partner_id" = doc::PartnerId, Path, description = "Partner"),
     ),
     responses(
         (status = 201, description = "Issued", body = doc::IssuedKey),
@@ -52,9 +52,9 @@ async fn create(
 async fn create_key(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<PartnerId>,
 ) -> ApiResult<(StatusCode, Json<IssuedKey>)> {
-    let subject = Principal::Partner(PartnerId::from_string(id));
+    let subject = Principal::Partner(id);
     let key = state.hub.issue_key(&who, subject).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }

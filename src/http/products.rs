@@ -1,4 +1,4 @@
-use super::extract::{Caller, Input, PathParams};
+use super::extract::{Caller, Input, PathId};
 use super::AppState;
 use crate::domain::tenancy::Principal;
 use crate::domain::tenants::Product;
@@ -51,7 +51,7 @@ async fn create(
     get, path = "/v1/products/{product_id}",
     operation_id = "products_show", tag = "products",
     params(
-        ("product_id" = String, Path, description = "Product"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
     ),
     responses(
         (status = 200, description = "The product", body = doc::Product),
@@ -62,12 +62,9 @@ async fn create(
 async fn show(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<ProductId>,
 ) -> ApiResult<Json<Product>> {
-    let product = state
-        .hub
-        .get_product(&who, &ProductId::from_string(id))
-        .await?;
+    let product = state.hub.get_product(&who, &id).await?;
     Ok(Json(product))
 }
 
@@ -75,7 +72,7 @@ async fn show(
     patch, path = "/v1/products/{product_id}",
     operation_id = "products_update", tag = "products",
     params(
-        ("product_id" = String, Path, description = "Product"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
     ),
     request_body = doc::ProductPatch,
     responses(
@@ -87,13 +84,10 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<ProductId>,
     Input(patch): Input<ProductPatch>,
 ) -> ApiResult<Json<Product>> {
-    let product = state
-        .hub
-        .update_product(&who, &ProductId::from_string(id), patch)
-        .await?;
+    let product = state.hub.update_product(&who, &id, patch).await?;
     Ok(Json(product))
 }
 
@@ -101,7 +95,7 @@ async fn update(
     post, path = "/v1/products/{product_id}/keys",
     operation_id = "products_create_key", tag = "keys",
     params(
-        ("product_id" = String, Path, description = "Product"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
     ),
     responses(
         (status = 201, description = "Issued", body = doc::IssuedKey),
@@ -112,9 +106,9 @@ async fn update(
 async fn create_key(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<ProductId>,
 ) -> ApiResult<(StatusCode, Json<IssuedKey>)> {
-    let subject = Principal::Product(ProductId::from_string(id));
+    let subject = Principal::Product(id);
     let key = state.hub.issue_key(&who, subject).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }

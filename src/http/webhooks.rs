@@ -1,12 +1,13 @@
 //! SPEC section 6: the event feed, the delivery log, retries and webhook management.
 
-use super::extract::{Caller, Params, PathParams};
+use super::extract::{Caller, Params, PathId};
 use super::AppState;
 use crate::domain::tenants::Product;
-use crate::domain::ProductId;
+use crate::domain::{CustomerId, DeliveryId, ProductId};
 use crate::error::ApiResult;
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
+use crate::input::id_text;
 use crate::service::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
 use crate::service::webhooks::{decode_feed_cursor, decode_log_cursor};
 use axum::extract::State;
@@ -29,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     get, path = "/v1/events",
     operation_id = "webhooks_feed", tag = "webhooks",
     params(
-        ("after" = Option<String>, Query, description = "A next_cursor"),
+        ("after" = Option<doc::Cursor>, Query, description = "A next_cursor"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Default 100"),
     ),
     responses(
@@ -56,10 +57,10 @@ async fn feed(
     get, path = "/v1/products/{product_id}/deliveries",
     operation_id = "webhooks_deliveries", tag = "webhooks",
     params(
-        ("product_id" = String, Path, description = "Product"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
         ("status" = Option<doc::DeliveryStatus>, Query),
-        ("customer_id" = Option<String>, Query, description = "A customer"),
-        ("cursor" = Option<String>, Query, description = "From the previous page"),
+        ("customer_id" = Option<doc::RecordId>, Query, description = "A customer"),
+        ("cursor" = Option<doc::Cursor>, Query, description = "From the previous page"),
         ("page_size" = Option<i64>, Query, minimum = 1, maximum = 500),
     ),
     responses(
@@ -71,7 +72,7 @@ async fn feed(
 async fn deliveries(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<ProductId>,
     params: Params,
 ) -> ApiResult<Json<Value>> {
     const STATUSES: [&str; 4] = ["pending", "delivered", "failed", "superseded"];
@@ -82,21 +83,16 @@ async fn deliveries(
             Err(format!("must be one of: {}", STATUSES.join(", ")))
         }
     })?;
-    let customer = params.parse("customer_id", |s| Ok(s.to_owned()))?;
+    let customer = params
+        .parse("customer_id", id_text::<CustomerId>)?
+        .map(|id| id.to_string());
     let before = params.parse("cursor", decode_log_cursor)?;
     let limit = params
         .parse("page_size", parse_page_size)?
         .unwrap_or(DEFAULT_PAGE_SIZE);
     let (views, next) = state
         .hub
-        .deliveries(
-            &who,
-            &ProductId::from_string(id),
-            status,
-            customer,
-            before,
-            limit,
-        )
+        .deliveries(&who, &id, status, customer, before, limit)
         .await?;
     Ok(Json(json!({
         "deliveries": views,
@@ -109,7 +105,7 @@ async fn deliveries(
     post, path = "/v1/deliveries/{delivery_id}/retry",
     operation_id = "webhooks_retry", tag = "webhooks",
     params(
-        ("delivery_id" = String, Path, description = "Delivery"),
+        ("delivery_id" = doc::DeliveryId, Path, description = "Delivery"),
     ),
     responses(
         (status = 202, description = "Due now", body = doc::Delivery),
@@ -120,9 +116,9 @@ async fn deliveries(
 async fn retry(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<DeliveryId>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let view = state.hub.retry_delivery(&who, &id).await?;
+    let view = state.hub.retry_delivery(&who, id.as_str()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!(view))))
 }
 
@@ -130,7 +126,7 @@ async fn retry(
     post, path = "/v1/products/{product_id}/webhook/enable",
     operation_id = "webhooks_enable", tag = "webhooks",
     params(
-        ("product_id" = String, Path, description = "Product"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
     ),
     responses(
         (status = 200, description = "Enabled", body = doc::Product),
@@ -140,21 +136,16 @@ async fn retry(
 async fn enable(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<ProductId>,
 ) -> ApiResult<Json<Product>> {
-    Ok(Json(
-        state
-            .hub
-            .enable_webhook(&who, &ProductId::from_string(id))
-            .await?,
-    ))
+    Ok(Json(state.hub.enable_webhook(&who, &id).await?))
 }
 
 #[utoipa::path(
     post, path = "/v1/products/{product_id}/webhook/rotate-secret",
     operation_id = "webhooks_rotate", tag = "webhooks",
     params(
-        ("product_id" = String, Path, description = "Product"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
     ),
     responses(
         (status = 200, description = "The new secret", body = doc::RotatedSecret),
@@ -164,12 +155,7 @@ async fn enable(
 async fn rotate(
     State(state): State<AppState>,
     Caller(who): Caller,
-    PathParams(id): PathParams<String>,
+    PathId(id): PathId<ProductId>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        state
-            .hub
-            .rotate_webhook_secret(&who, &ProductId::from_string(id))
-            .await?,
-    ))
+    Ok(Json(state.hub.rotate_webhook_secret(&who, &id).await?))
 }

@@ -4,7 +4,7 @@ use crate::domain::tenancy::{Principal, ADMIN_OR_PARTNER};
 use crate::domain::tenants::{Account, DedupePolicy, DisplayName, Region};
 use crate::domain::{time, AccountId, PartnerId};
 use crate::error::ApiResult;
-use crate::input::{any_text, text, Fields, FromInput};
+use crate::input::{id, text, Fields, FromInput};
 use crate::storage::AccountPage;
 
 pub struct NewAccount {
@@ -16,12 +16,12 @@ pub struct NewAccount {
 
 impl FromInput for NewAccount {
     fn from_input(f: &mut Fields) -> Option<Self> {
-        let partner_id = f.required("partner_id", any_text);
+        let partner_id = f.required("partner_id", id::<PartnerId>);
         let name = f.required("name", text(DisplayName::parse));
         let default_region = f.optional("default_region", text(Region::parse));
         let dedupe_policy = f.optional("dedupe_policy", text(DedupePolicy::parse));
         Some(Self {
-            partner_id: PartnerId::from_string(partner_id?),
+            partner_id: partner_id?,
             name: name?,
             default_region: default_region.unwrap_or_default(),
             dedupe_policy: dedupe_policy.unwrap_or_default(),

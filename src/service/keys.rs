@@ -7,7 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use serde::Serialize;
 
 /// The id of the admin key configured by `CUSTOMER_LIST_ADMIN_KEY`.
-pub const BOOTSTRAP_KEY_ID: &str = "KEY-bootstrap-admin";
+pub const BOOTSTRAP_KEY_ID: &str = KeyId::BOOTSTRAP;
 
 /// Shortest operator-supplied admin key accepted: 32 characters.
 pub const MIN_CONFIGURED_KEY_LEN: usize = 32;

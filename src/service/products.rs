@@ -4,7 +4,7 @@ use crate::domain::tenancy::{ApiKey, Principal, ADMIN_OR_PARTNER, ADMIN_PARTNER_
 use crate::domain::tenants::{DisplayName, Product, WebhookStatus, WebhookUrl};
 use crate::domain::{time, KeyId, PartnerId, ProductId};
 use crate::error::ApiResult;
-use crate::input::{any_text, text, Fields, FromInput, Patch};
+use crate::input::{id, text, Fields, FromInput, Patch};
 use serde::Serialize;
 
 pub struct NewProduct {
@@ -16,11 +16,11 @@ pub struct NewProduct {
 impl FromInput for NewProduct {
     fn from_input(f: &mut Fields) -> Option<Self> {
         let name = f.required("name", text(DisplayName::parse));
-        let partner_id = f.optional("partner_id", any_text);
+        let partner_id = f.optional("partner_id", id::<PartnerId>);
         let webhook_url = f.optional("webhook_url", text(WebhookUrl::parse));
         Some(Self {
             name: name?,
-            partner_id: partner_id.map(PartnerId::from_string),
+            partner_id,
             webhook_url,
         })
     }

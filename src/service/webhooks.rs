@@ -4,11 +4,12 @@
 use super::products::reaches_product;
 use super::{reachable, Hub};
 use crate::domain::credentials::generate_webhook_secret;
+use crate::domain::cursor::TimeCursor;
 use crate::domain::tenancy::{Principal, ADMIN_PARTNER_OR_PRODUCT};
 use crate::domain::tenants::Product;
-use crate::domain::time::{self, to_fixed_text, Timestamp};
+use crate::domain::time::{self, Timestamp};
 use crate::domain::wire;
-use crate::domain::ProductId;
+use crate::domain::{DeliveryId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::{DeliveryQuery, DeliveryView};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,19 +37,15 @@ pub fn decode_feed_cursor(raw: &str) -> Result<(i64, i64), String> {
 
 /// The delivery log's cursor: the (created, id) of the last delivery of a page.
 fn encode_log_cursor(view: &DeliveryView) -> String {
-    URL_SAFE_NO_PAD.encode(format!(
-        "{}|{}",
-        to_fixed_text(&view.created),
-        view.delivery_id
-    ))
+    TimeCursor {
+        at: view.created,
+        id: view.delivery_id.clone(),
+    }
+    .encode()
 }
 
 pub fn decode_log_cursor(raw: &str) -> Result<(Timestamp, String), String> {
-    const INVALID: &str = "is not a cursor returned by this API";
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| INVALID)?;
-    let text = String::from_utf8(bytes).map_err(|_| INVALID)?;
-    let (at, id) = text.split_once('|').ok_or(INVALID)?;
-    Ok((at.parse().map_err(|_| INVALID)?, id.to_owned()))
+    TimeCursor::decode::<DeliveryId>(raw).map(|cursor| (cursor.at, cursor.id))
 }
 
 /// A page of a product's events.

@@ -10,6 +10,12 @@ pub enum StoreError {
     /// A uniqueness or reference rule refused the write.
     #[error("a stored row already holds these values, or a referenced row is gone")]
     Conflict(#[source] sqlx::Error),
+    /// The database refused a value of the request as data it cannot hold (a character
+    /// its encoding lacks, a value past a type's or an index's limit). The edge refuses
+    /// such input first; this is the backstop for what slips past it, and the client's
+    /// fault, not the hub's.
+    #[error("the database cannot store a value of this request")]
+    Refused(#[source] sqlx::Error),
     /// A stored value does not read back as its domain type.
     #[error("stored {what} {value:?} is not valid")]
     Corrupt { what: &'static str, value: String },
@@ -44,6 +50,9 @@ impl From<sqlx::Error> for StoreError {
                 Self::Conflict(err)
             }
             sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => Self::Unavailable(err),
+            sqlx::Error::Database(db) if is_refused_value(db.code().as_deref()) => {
+                Self::Refused(err)
+            }
             _ => Self::Database(err),
         }
     }
@@ -57,4 +66,36 @@ fn is_busy(code: Option<&str>) -> bool {
         code,
         Some("5" | "6" | "517" | "57P01" | "57P03" | "40P01" | "40001" | "55P03")
     )
+}
+
+/// A value the database cannot hold: Postgres' data exceptions (class 22: bad encoding,
+/// out-of-range numbers and times, over-long strings) and program limits (class 54: an
+/// index row too large); SQLite's SQLITE_TOOBIG and SQLITE_MISMATCH.
+fn is_refused_value(code: Option<&str>) -> bool {
+    match code {
+        Some("18" | "20") => true,
+        Some(code) => code.len() == 5 && (code.starts_with("22") || code.starts_with("54")),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_the_database_refuses_is_told_apart_from_faults() {
+        assert!(is_refused_value(Some("22021")), "invalid byte sequence");
+        assert!(is_refused_value(Some("54000")), "index row too large");
+        assert!(is_refused_value(Some("18")), "SQLITE_TOOBIG");
+        assert!(
+            !is_refused_value(Some("42P01")),
+            "undefined table is our fault"
+        );
+        assert!(
+            !is_refused_value(Some("23505")),
+            "a unique violation is a conflict"
+        );
+        assert!(!is_refused_value(None));
+    }
 }

@@ -230,10 +230,16 @@ async fn admin_cli_covers_section_7(backend: Backend) {
     .await
     .unwrap_err();
     assert!(err.contains("default_region"), "{err}");
-    let err = admin(&db, backend, &["get-account", "AG-missing"])
+    let unknown = customer_list::domain::AccountId::generate().to_string();
+    let err = admin(&db, backend, &["get-account", &unknown])
         .await
         .unwrap_err();
     assert!(err.contains("not_found"), "{err}");
+    // A malformed id is refused by the argument parser, naming the argument.
+    let err = admin(&db, backend, &["get-account", "AG-missing"])
+        .await
+        .unwrap_err();
+    assert!(err.contains("must be an account id"), "{err}");
 }
 
 #[tokio::test]

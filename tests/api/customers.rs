@@ -277,7 +277,8 @@ async fn updates_merge_patch_version_and_if_match(backend: Backend) {
         .await;
     assert_eq!(fresh.status, 200);
 
-    // Clearing every identifying field is refused; unknown and fixed fields too.
+    // Clearing every identifying field conflicts with the record (409, naming them);
+    // a malformed or unknown field is refused, and another account is a conflict too.
     let fields = hub
         .app
         .patch(
@@ -286,7 +287,7 @@ async fn updates_merge_patch_version_and_if_match(backend: Backend) {
             json!({"first_name": null, "last_name": null, "email": null, "phone": []}),
         )
         .await
-        .expect_problem(400, "validation_failed");
+        .expect_problem(409, "identity_required");
     assert_eq!(fields, ["first_name", "last_name", "email", "phone"]);
     let fields = hub
         .app
@@ -298,6 +299,11 @@ async fn updates_merge_patch_version_and_if_match(backend: Backend) {
         .await
         .expect_problem(400, "validation_failed");
     assert_eq!(fields, ["account_id", "version"]);
+    let elsewhere = customer_list::domain::AccountId::generate();
+    hub.app
+        .patch(&path, hub.key("a"), json!({"account_id": elsewhere}))
+        .await
+        .expect_problem(409, "account_fixed");
     hub.app
         .patch(&path, hub.key("a"), json!({"account_id": hub.account}))
         .await
@@ -514,7 +520,7 @@ async fn vendor_id_addressing_and_associations(backend: Backend) {
             hub.key("c"),
             json!({"associations": [
                 {"customer_id": ada_id, "vendor_customer_id": "erp-1"},
-                {"customer_id": "CUSTOMER-missing", "vendor_customer_id": "erp-2"},
+                {"customer_id": customer_list::domain::CustomerId::generate(), "vendor_customer_id": "erp-2"},
                 {"customer_id": bob["customer_id"], "vendor_customer_id": "erp-1"},
                 {"customer_id": bob["customer_id"]},
                 {"customer_id": bob["customer_id"], "vendor_customer_id": "erp-3"},
@@ -633,7 +639,7 @@ async fn tenancy_of_customers(backend: Backend) {
     hub.app
         .post("/v1/customers", &partner_key, json!({"first_name": "X"}))
         .await
-        .expect_problem(400, "validation_failed");
+        .expect_problem(403, "forbidden");
     hub.app
         .get(&path, "cl_unknown")
         .await
@@ -895,8 +901,13 @@ async fn list_sorts_filters_and_searches(backend: Backend) {
         wrong_sort.expect_problem(400, "validation_failed"),
         ["cursor"]
     );
+    // Only an account key may leave out account_id: which key may is its scope.
     hub.app
         .get("/v1/customers", hub.key("a"))
+        .await
+        .expect_problem(403, "forbidden");
+    hub.app
+        .get("/v1/customers?account_id=AG-1", hub.key("a"))
         .await
         .expect_problem(400, "validation_failed");
 }

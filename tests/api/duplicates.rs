@@ -427,11 +427,16 @@ async fn live_customers_merge_with_their_associations(backend: Backend) {
     hub.app
         .post(&merge, &hub.account_key, json!({"from": x_id}))
         .await
-        .expect_problem(400, "validation_failed");
+        .expect_problem(409, "merge_refused");
     hub.app
         .post(&merge, &hub.account_key, json!({"from": "CUSTOMER-nope"}))
         .await
         .expect_problem(400, "validation_failed");
+    let unknown = customer_list::domain::CustomerId::generate().to_string();
+    hub.app
+        .post(&merge, &hub.account_key, json!({"from": unknown}))
+        .await
+        .expect_problem(404, "not_found");
     hub.app
         .post(&merge, hub.key("d"), json!({"from": y_id}))
         .await

@@ -309,7 +309,7 @@ async fn bad_input_names_every_field_and_stores_nothing(backend: Backend) {
             json!({"partner_id": "x'; DROP TABLE accounts; --", "name": "n"}),
         )
         .await;
-    r.expect_problem(404, "not_found");
+    assert_eq!(r.expect_problem(400, "validation_failed"), ["partner_id"]);
     assert!(!r.body.to_string().to_lowercase().contains("select"));
 }
 

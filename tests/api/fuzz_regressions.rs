@@ -9,12 +9,13 @@ use std::path::Path;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 5] = [
+const TARGETS: [(&str, Check); 6] = [
     ("customer_json", checks::customer_json),
     ("phone_email", checks::phone_email),
     ("cursors", checks::cursors),
     ("if_match", checks::if_match),
     ("webhook_url", checks::webhook_url),
+    ("query", checks::query),
 ];
 
 #[test]

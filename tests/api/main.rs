@@ -11,6 +11,7 @@ mod customers;
 mod duplicates;
 mod foundation;
 mod fuzz_regressions;
+mod hostile;
 mod isolation;
 mod openapi;
 mod operations;

@@ -4,18 +4,33 @@
 
 use super::*;
 
-/// One value or several (at most 10): `"a@example.com"` or `["a@example.com", …]`.
+/// One value or several (at most 10, as sent): `"a@example.com"` or
+/// `["a@example.com", …]`. A phone's format is `phone`: a number libphonenumber reads as
+/// valid, international (`+…`) or national in the account's `default_region`, which no
+/// pattern can state; the pattern and length are what any such text obeys.
 pub struct OneOrMany<const EMAIL: bool>;
 
 impl<const EMAIL: bool> PartialSchema for OneOrMany<EMAIL> {
     fn schema() -> RefOr<Schema> {
+        // Format only, no length or pattern: validity is the library's (a length bound
+        // would have generators draw long strings that are no address or number).
         let one = || {
             let text = ObjectBuilder::new().schema_type(Type::String);
             if EMAIL {
-                text.format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
-                    .max_length(Some(254))
+                // Not the standard `email` format: the hub trims what it reads, so
+                // " ada@example.com " is accepted (and stored trimmed, lower-cased).
+                text.format(Some(SchemaFormat::Custom("email-address".into())))
+                    .description(Some(
+                        "An address (RFC 5322 syntax, a dotted domain, no display name or \
+                         domain literal), at most 254 characters; surrounding white space \
+                         is trimmed",
+                    ))
             } else {
-                text.min_length(Some(1)).max_length(Some(64))
+                text.format(Some(SchemaFormat::Custom("phone".into())))
+                    .description(Some(
+                        "A valid number: international (+…), or national in the account's \
+                         default_region; at most 64 characters",
+                    ))
             }
         };
         OneOfBuilder::new()
@@ -40,6 +55,8 @@ pub struct CustomerInput {
     /// The caller's own id (its `vendor_customer_id`); product keys only.
     #[schema(value_type = Option<VendorId>)]
     id: Option<String>,
+    /// Required unless the key is a product's (its own customers) or an account's.
+    #[schema(value_type = Option<AccountId>)]
     account_id: Option<String>,
     #[schema(value_type = Option<PersonName>)]
     first_name: Option<String>,
@@ -67,7 +84,8 @@ pub struct CustomerInput {
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatch {
-    /// May be sent back as read; a customer stays in its account.
+    /// May be sent back as read; a customer stays in its account (another is `409`).
+    #[schema(value_type = Option<AccountId>)]
     account_id: Option<String>,
     #[schema(value_type = Option<PersonName>)]
     first_name: Option<String>,
@@ -128,6 +146,7 @@ pub struct CustomerAddressing {
     /// Default `customer`.
     id_type: Option<IdType>,
     /// With `id_type=vendor`: the account, when the id is used in several.
+    #[param(value_type = Option<AccountId>)]
     account_id: Option<String>,
 }
 
@@ -136,23 +155,29 @@ pub struct CustomerAddressing {
 #[into_params(parameter_in = Query)]
 pub struct ListFilters {
     /// Required unless the key is an account key.
+    #[param(value_type = Option<AccountId>)]
     account_id: Option<String>,
     /// Default 50.
     #[param(minimum = 1, maximum = 500)]
     page_size: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<Cursor>)]
     cursor: Option<String>,
     /// Matches names, email and phone.
+    #[param(value_type = Option<SearchText>)]
     q: Option<String>,
     /// Default `created`.
     sort: Option<Sort>,
     created_after: Option<DateTime<Utc>>,
     created_before: Option<DateTime<Utc>>,
     updated_since: Option<DateTime<Utc>>,
+    #[param(value_type = Option<TagText>)]
     tag: Option<String>,
     /// A product id: customers it created or updated.
+    #[param(value_type = Option<ProductId>)]
     origin: Option<String>,
     /// The caller's own id.
+    #[param(value_type = Option<VendorId>)]
     vendor_customer_id: Option<String>,
 }
 
@@ -204,6 +229,7 @@ pub struct VendorIdInput {
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssociationInput {
+    #[schema(value_type = RecordId)]
     customer_id: String,
     #[schema(value_type = VendorId)]
     vendor_customer_id: String,
@@ -221,6 +247,7 @@ pub struct AssociationsInput {
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerMergeInput {
+    #[schema(value_type = RecordId)]
     from: String,
 }
 

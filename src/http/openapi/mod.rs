@@ -15,18 +15,21 @@ use serde_json::{json, Value};
 use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{KnownFormat, RefOr, Required, SchemaFormat};
+use utoipa::openapi::{RefOr, Required, SchemaFormat};
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToSchema};
 
 mod closed_sets;
 mod customers;
 mod events;
+mod ids;
+mod links;
 mod tenants;
 mod text;
 
 pub use closed_sets::*;
 pub use customers::*;
 pub use events::*;
+pub use ids::*;
 pub use tenants::*;
 pub use text::*;
 
@@ -45,7 +48,8 @@ pub use text::*;
         // webhook bodies.
         schemas(
             Problem, OnDuplicate, Sort, IdType, DeliveryStatus, IfMatch, CustomerChanged,
-            CustomerDeleted, CustomerMerged,
+            CustomerDeleted, CustomerMerged, PartnerId, AccountId, ProductId, KeyId, ConflictId,
+            RecordId, DeliveryId, Cursor, VendorId, SearchText, TagText,
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
@@ -61,12 +65,45 @@ pub use text::*;
 )]
 pub struct ApiDoc;
 
+/// The document as JSON. utoipa 5.5 writes a link's `operationId` and `requestBody` in
+/// snake case, which no reader of OpenAPI knows; they are renamed here.
+pub fn to_json(document: &utoipa::openapi::OpenApi) -> Value {
+    let mut json = serde_json::to_value(document).unwrap_or(Value::Null);
+    if let Some(paths) = json.get_mut("paths").and_then(Value::as_object_mut) {
+        let responses = paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+            .filter_map(|operation| operation.get_mut("responses"))
+            .filter_map(Value::as_object_mut)
+            .flat_map(|responses| responses.values_mut());
+        for response in responses {
+            let links = response.get_mut("links").and_then(Value::as_object_mut);
+            for link in links.into_iter().flat_map(|l| l.values_mut()) {
+                let Some(link) = link.as_object_mut() else {
+                    continue;
+                };
+                for (from, to) in [
+                    ("operation_id", "operationId"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(value) = link.remove(from) {
+                        link.insert(to.into(), value);
+                    }
+                }
+            }
+        }
+    }
+    json
+}
+
 /// Completes the document once every route has added its operation: the rules of
 /// [`CommonProblems`] need the operations, and [`Webhooks`] the finished document.
 pub fn complete(document: &mut utoipa::openapi::OpenApi) {
     CommonProblems.modify(document);
     Webhooks.modify(document);
     IdentityRule.modify(document);
+    links::Links.modify(document);
 }
 
 /// SPEC section 4: a create names at least one of `first_name`, `last_name`, `email`,

@@ -21,6 +21,7 @@ pub struct Partner {
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
+    #[schema(value_type = PartnerId)]
     partner_id: String,
     #[schema(value_type = DisplayName)]
     name: String,
@@ -54,6 +55,7 @@ pub struct AccountPage {
 pub struct ProductInput {
     #[schema(value_type = DisplayName)]
     name: String,
+    #[schema(value_type = Option<PartnerId>)]
     partner_id: Option<String>,
     #[schema(format = "uri")]
     webhook_url: Option<String>,

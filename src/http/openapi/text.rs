@@ -10,9 +10,12 @@ const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 const NAME: &str = "^[^,;\\u0000-\\u001f\\u007f-\\u009f]*$";
 /// Address lines may hold a line break; nothing else of `Cc`.
 const FREE_TEXT: &str = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$";
-/// A display name: at least one visible character, no control character.
-const DISPLAY_NAME: &str =
-    "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// A display name: at least one character that is not white space (as Rust's `trim`
+/// reads it: Unicode `White_Space`, listed, since a pattern's `\s` differs), no control
+/// character.
+const DISPLAY_NAME: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\
+    [^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]\
+    [^\\u0000-\\u001f\\u007f-\\u009f]*$";
 /// `If-Match`: a version, quoted or not, or `*`.
 const IF_MATCH: &str = "^[ \\t]*(\\*|\"[+-]?[0-9]{1,18}\"|[+-]?[0-9]{1,18})[ \\t]*$";
 
@@ -62,20 +65,45 @@ impl PartialSchema for RegionCode {
 
 impl ToSchema for RegionCode {}
 
-/// At most 50 tags, each 1 to 50 characters (one of them visible) without control
-/// characters.
+/// One tag: 1 to 50 characters, one of them visible, no control characters.
+pub struct TagText;
+
+impl PartialSchema for TagText {
+    fn schema() -> RefOr<Schema> {
+        text(DISPLAY_NAME, Some(1), 50).into()
+    }
+}
+
+impl ToSchema for TagText {}
+
+/// Tags: one, or an array of at most 50.
 pub struct Tags;
 
 impl PartialSchema for Tags {
     fn schema() -> RefOr<Schema> {
-        ArrayBuilder::new()
-            .items(text(DISPLAY_NAME, Some(1), 50))
-            .max_items(Some(50))
+        OneOfBuilder::new()
+            .item(TagText::schema())
+            .item(
+                ArrayBuilder::new()
+                    .items(TagText::schema())
+                    .max_items(Some(50)),
+            )
             .into()
     }
 }
 
 impl ToSchema for Tags {}
+
+/// The list's search: at most 200 characters, no control characters.
+pub struct SearchText;
+
+impl PartialSchema for SearchText {
+    fn schema() -> RefOr<Schema> {
+        text(NO_CONTROL, None, 200).into()
+    }
+}
+
+impl ToSchema for SearchText {}
 
 /// A product's own id for a customer: 1 to 255 characters, no control characters.
 pub struct VendorId;

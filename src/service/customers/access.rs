@@ -62,10 +62,11 @@ impl Hub {
             (_, Some(account)) => CustomerScope::Account(account),
             (Principal::Product(me), None) => CustomerScope::Product(me.clone()),
             (Principal::Account(me), None) => CustomerScope::Account(me.clone()),
+            // The document cannot tie a field to the kind of key: which key may act
+            // how is the key's scope (SPEC section 2), so 403.
             (_, None) => {
-                return Err(ApiError::invalid_field(
-                    "account_id",
-                    "is required unless the key is a product or account key",
+                return Err(ApiError::forbidden_because(
+                    "only a product or account key creates a customer without account_id",
                 ))
             }
         };
@@ -91,9 +92,8 @@ impl Hub {
                 account,
             } => {
                 let Some(product) = viewer else {
-                    return Err(ApiError::invalid_field(
-                        "id_type",
-                        "only a product key addresses customers by its own id",
+                    return Err(ApiError::forbidden_because(
+                        "only a product key addresses customers by its own id (id_type=vendor)",
                     ));
                 };
                 let mut found = Vec::new();

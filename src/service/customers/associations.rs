@@ -6,7 +6,7 @@ use crate::domain::customer::Customer;
 use crate::domain::tenancy::Principal;
 use crate::domain::{time, CustomerId, ProductId};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{any_text, text, Fields};
+use crate::input::{id, text, Fields};
 use crate::service::Hub;
 use crate::storage::{NewAssociation, StoredCustomer, WriteOutcome};
 use serde_json::{Map, Value};
@@ -82,11 +82,11 @@ fn parse_association(item: Value) -> ApiResult<(CustomerId, String)> {
         return Err(ApiError::malformed_body("each item must be a JSON object"));
     };
     let mut f = Fields::new(map);
-    let customer = f.required("customer_id", any_text);
+    let customer = f.required("customer_id", id::<CustomerId>);
     let vendor = f.required("vendor_customer_id", text(vendor_id));
     f.finish()?;
     match (customer, vendor) {
-        (Some(customer), Some(vendor)) => Ok((CustomerId::from_string(customer), vendor)),
+        (Some(customer), Some(vendor)) => Ok((customer, vendor)),
         _ => Err(ApiError::malformed_body("incomplete item")),
     }
 }

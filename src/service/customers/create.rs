@@ -166,7 +166,7 @@ impl Hub {
     ) -> ApiResult<Vec<ApiResult<Created>>> {
         let items = bulk_items(body, "customers")?;
         let mut results: Vec<Option<ApiResult<Created>>> = Vec::with_capacity(items.len());
-        let mut scopes: HashMap<Option<String>, ScopeSettings> = HashMap::new();
+        let mut scopes: HashMap<Option<AccountId>, ScopeSettings> = HashMap::new();
         // The valid items, and beside them (same order) the rows written for them.
         let mut prepared = Vec::new();
         let mut rows: Vec<NewCustomer> = Vec::new();
@@ -215,19 +215,19 @@ impl Hub {
         &self,
         who: &Principal,
         body: Map<String, Value>,
-        scopes: &mut HashMap<Option<String>, ScopeSettings>,
+        scopes: &mut HashMap<Option<AccountId>, ScopeSettings>,
     ) -> ApiResult<(ScopeSettings, CustomerDraft)> {
         let account = match body.get("account_id") {
             None | Some(Value::Null) => None,
-            Some(Value::String(id)) => Some(id.clone()),
-            Some(_) => return Err(ApiError::invalid_field("account_id", "must be a string")),
+            Some(value) => Some(
+                crate::input::id::<AccountId>(value)
+                    .map_err(|message| ApiError::invalid_field("account_id", message))?,
+            ),
         };
         let settings = match scopes.get(&account) {
             Some(settings) => settings.clone(),
             None => {
-                let settings = self
-                    .create_scope(who, account.clone().map(AccountId::from_string))
-                    .await?;
+                let settings = self.create_scope(who, account.clone()).await?;
                 scopes.insert(account, settings.clone());
                 settings
             }
@@ -246,9 +246,8 @@ fn new_customer_row(
 ) -> ApiResult<NewCustomer> {
     let origin = origin_of(who);
     if origin.is_none() && draft.vendor_id.is_some() {
-        return Err(ApiError::invalid_field(
-            "id",
-            "only a product key has its own id for a customer",
+        return Err(ApiError::forbidden_because(
+            "only a product key has its own id for a customer (id)",
         ));
     }
     let now = time::now();

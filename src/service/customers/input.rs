@@ -6,8 +6,9 @@ use crate::domain::customer::{
     MAX_PHONES, MAX_TAGS,
 };
 use crate::domain::tenants::Region;
+use crate::domain::AccountId;
 use crate::error::ApiResult;
-use crate::input::{any_text, text, Fields, Patch};
+use crate::input::{id, storable, text, Fields, Patch};
 use serde_json::{Map, Value};
 
 /// What `on_duplicate` asks a duplicate create to do.
@@ -49,8 +50,8 @@ pub fn vendor_id(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
-/// A string or an array of strings, each parsed, duplicates (after normalization)
-/// dropped, at most `max`.
+/// A string or an array of at most `max` strings, each parsed, duplicates (after
+/// normalization) dropped.
 fn one_or_many<T: PartialEq>(
     value: &Value,
     max: usize,
@@ -60,18 +61,18 @@ fn one_or_many<T: PartialEq>(
         Value::Array(items) => items.iter().collect(),
         single => vec![single],
     };
+    if items.len() > max {
+        return Err(format!("must hold at most {max} values"));
+    }
     let mut parsed: Vec<T> = Vec::new();
     for item in items {
         let Value::String(raw) = item else {
             return Err("must be a string or an array of strings".into());
         };
-        let item = parse(raw)?;
+        let item = parse(storable(raw)?)?;
         if !parsed.contains(&item) {
             parsed.push(item);
         }
-    }
-    if parsed.len() > max {
-        return Err(format!("must hold at most {max} values"));
     }
     Ok(parsed)
 }
@@ -102,7 +103,7 @@ const IDENTITY_RULE: &str = "at least one of first_name, last_name, email or pho
 pub fn parse_draft(map: Map<String, Value>, region: Region) -> ApiResult<CustomerDraft> {
     let mut f = Fields::new(map);
     let vendor = f.optional("id", text(vendor_id));
-    f.optional("account_id", any_text);
+    f.optional("account_id", id::<AccountId>);
     let fields = CustomerFields {
         first_name: f.optional("first_name", text(PersonName::parse)).flatten(),
         last_name: f.optional("last_name", text(PersonName::parse)).flatten(),
@@ -158,26 +159,34 @@ pub fn parse_patch(
         tags: patch_of(f.patch("tags", tags), Vec::new),
         permission_to_contact: patch_of(f.patch("permission_to_contact", boolean), || false),
     };
-    match f.patch("account_id", any_text) {
-        Patch::Absent => {}
-        Patch::Set(account) if Some(account.as_str()) == current_account => {}
-        _ => {
-            f.reject::<()>(
-                "account_id",
-                "cannot be changed: a customer stays in its account",
-            );
-        }
-    }
+    // Well formed but another account than the customer's: a conflict with what is
+    // stored, not a malformed request.
+    let moves = match f.patch("account_id", id::<AccountId>) {
+        Patch::Absent => false,
+        Patch::Null => current_account.is_some(),
+        Patch::Set(account) => Some(account.as_str()) != current_account,
+    };
     f.finish()?;
+    if moves {
+        return Err(crate::error::ApiError::conflict(
+            "account_fixed",
+            "a customer stays in its account: account_id may only be sent as read",
+        ));
+    }
     Ok(patch)
 }
 
-/// The identity rule after a patch, as a validation error naming the fields.
+/// The identity rule after a patch: the patch is well formed, but applied to what is
+/// stored it would leave nobody named, so it conflicts with the stored record (`409`),
+/// naming the fields.
 pub fn identity_required() -> crate::error::ApiError {
-    crate::error::ApiError::validation(
-        IDENTITY_FIELDS
-            .iter()
-            .map(|field| crate::error::FieldError::new(*field, IDENTITY_RULE))
-            .collect(),
+    let fields: Vec<crate::error::FieldError> = IDENTITY_FIELDS
+        .iter()
+        .map(|field| crate::error::FieldError::new(*field, IDENTITY_RULE))
+        .collect();
+    crate::error::ApiError::conflict(
+        "identity_required",
+        "the update would leave the customer without first_name, last_name, email or phone",
     )
+    .with("errors", fields)
 }

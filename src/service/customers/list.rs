@@ -4,11 +4,13 @@
 use super::super::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
 use super::Hub;
 use crate::domain::cursor::KeyCursor;
-use crate::domain::customer::{CustomerScope, CustomerStatus};
+use crate::domain::customer::{CustomerScope, CustomerStatus, Tag};
 use crate::domain::tenancy::{Principal, ANY_KEY};
 use crate::domain::time::{to_fixed_text, Timestamp};
 use crate::domain::{AccountId, CustomerId, ProductId};
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::input::{id_text, storable};
+use crate::service::customers::input::vendor_id;
 use crate::storage::{CustomerListQuery, SortKey, StoredCustomer};
 use std::collections::HashMap;
 
@@ -117,14 +119,18 @@ impl Hub {
             }
         };
         let account = match (params.get("account_id"), who) {
-            (Some(id), _) => Some(AccountId::from_string(id)),
+            (Some(raw), _) => {
+                let parsed = id_text::<AccountId>(raw);
+                let account = parsed.as_ref().ok().cloned();
+                check("account_id", parsed.map(drop));
+                account
+            }
             (None, Principal::Account(me)) => Some(me.clone()),
+            // Which key may omit it is the key's scope, not the request's form: 403.
             (None, _) => {
-                check(
-                    "account_id",
-                    Err("is required unless the key is an account key".into()),
-                );
-                None
+                return Err(ApiError::forbidden_because(
+                    "only an account key lists without account_id",
+                ))
             }
         };
         let mut page_size = DEFAULT_PAGE_SIZE;
@@ -160,9 +166,37 @@ impl Hub {
                 },
             );
         }
+        let mut tag = None;
+        if let Some(raw) = params.get("tag") {
+            check(
+                "tag",
+                Tag::parse(raw).map(|t| tag = Some(t.as_str().to_owned())),
+            );
+        }
+        let mut origin = None;
+        if let Some(raw) = params.get("origin") {
+            check(
+                "origin",
+                id_text::<ProductId>(raw).map(|p| origin = Some(p.to_string())),
+            );
+        }
+        let mut vendor_customer_id = None;
+        if let Some(raw) = params.get("vendor_customer_id") {
+            check(
+                "vendor_customer_id",
+                vendor_id(raw).map(|v| vendor_customer_id = Some(v)),
+            );
+        }
+        let mut after = None;
         if let Some(c) = &cursor {
-            if sort.0 == SortKey::Created && c.key.parse::<Timestamp>().is_err() {
-                check("cursor", Err("is not a cursor returned by this API".into()));
+            // The cursor's parts go into the query: they must be what this API wrote.
+            let key_ok = match sort.0 {
+                SortKey::Created => c.key.parse::<Timestamp>().is_ok(),
+                _ => storable(&c.key).is_ok(),
+            };
+            match CustomerId::parse(&c.id) {
+                Some(id) if key_ok => after = Some((c.key.clone(), id)),
+                _ => check("cursor", Err("is not a cursor returned by this API".into())),
             }
         }
         if !errors.is_empty() {
@@ -187,15 +221,15 @@ impl Hub {
             sort: sort.0,
             descending: sort.1,
             known_total: cursor.as_ref().and_then(|c| c.total),
-            after: cursor.map(|c| (c.key, CustomerId::from_string(c.id))),
+            after,
             limit: page_size + 1,
             search: params.get("q").and_then(search_pattern),
             created_after: times[0],
             created_before: times[1],
             updated_since: times[2],
-            tag: params.get("tag").map(str::to_owned),
-            origin: params.get("origin").map(str::to_owned),
-            vendor_customer_id: params.get("vendor_customer_id").map(str::to_owned),
+            tag,
+            origin,
+            vendor_customer_id,
         };
         let (mut customers, total_results) = self.store.list_customers(&query).await?;
         let has_more = customers.len() as i64 > page_size;

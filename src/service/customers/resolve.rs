@@ -8,7 +8,7 @@ use crate::domain::tenancy::Principal;
 use crate::domain::wire::{self, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_UPDATED};
 use crate::domain::{time, CustomerId, EventId};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{any_text, text, Fields, FromInput};
+use crate::input::{id, text, Fields, FromInput};
 use crate::storage::{
     ConflictMergeWrite, CustomerMergeWrite, NewAssociation, NewCustomer, NewEvent, StoredCustomer,
     WriteOutcome,
@@ -40,10 +40,8 @@ pub struct CustomerMerge {
 
 impl FromInput for CustomerMerge {
     fn from_input(f: &mut Fields) -> Option<Self> {
-        let from = f.required("from", any_text);
-        Some(Self {
-            from: CustomerId::from_string(from?),
-        })
+        let from = f.required("from", id::<CustomerId>);
+        Some(Self { from: from? })
     }
 }
 
@@ -251,23 +249,28 @@ impl Hub {
                 .live_customer(who, &CustomerRef::Id(input.from.clone()))
                 .await
                 .map_err(|err| match err.code {
-                    "not_found" => {
-                        ApiError::invalid_field("from", "is not a live customer you can reach")
-                    }
+                    "not_found" => ApiError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "not_found",
+                        "Not found",
+                        "no live customer you can reach has the id in from",
+                    ),
                     _ => err,
                 })?
                 .customer;
+            // Well-formed ids that the stored state refuses to pair: a conflict (409),
+            // not a malformed request.
             let current = &survivor.customer;
             if absorbed.customer_id == current.customer_id {
-                return Err(ApiError::invalid_field(
-                    "from",
-                    "cannot merge a customer into itself",
+                return Err(ApiError::conflict(
+                    "merge_refused",
+                    "from names the customer itself: a customer cannot absorb itself",
                 ));
             }
             if absorbed.scope != current.scope {
-                return Err(ApiError::invalid_field(
-                    "from",
-                    "must belong to the same account",
+                return Err(ApiError::conflict(
+                    "merge_refused",
+                    "from names a customer of another account",
                 ));
             }
             let now = time::now();
