@@ -9,7 +9,7 @@ fails.
 
     python api_fuzz.py BINARY DATABASE_URL WORKDIR
 
-FUZZ_SEED (default 1), FUZZ_EXAMPLES (default 10) and FUZZ_SECONDS (a time budget; by
+FUZZ_SEED (default 1), FUZZ_EXAMPLES (default 25) and FUZZ_SECONDS (a time budget; by
 default none) explore further.
 """
 
@@ -226,6 +226,22 @@ def config(seeded, key, pass_index):
     return "\n".join(lines) + "\n"
 
 
+def phase_counts(report_dir):
+    """Test cases and requests per phase, from the run's ndjson report."""
+    cases, calls = {}, {}
+    for path in sorted(pathlib.Path(report_dir).glob("*.ndjson")):
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            finished = event.get("ScenarioFinished")
+            if not finished:
+                continue
+            phase = finished.get("phase", "?")
+            recorder = finished.get("recorder") or {}
+            cases[phase] = cases.get(phase, 0) + len(recorder.get("cases") or {})
+            calls[phase] = calls.get(phase, 0) + len(recorder.get("interactions") or {})
+    return ", ".join(f"{phase}: {cases[phase]} cases, {calls[phase]} requests" for phase in cases) or "no report"
+
+
 def main():
     binary, database_url, workdir = sys.argv[1:4]
     workdir = pathlib.Path(workdir)
@@ -290,7 +306,7 @@ def main():
                 "--phases",
                 "examples,coverage,fuzzing,stateful",
                 "--max-examples",
-                os.environ.get("FUZZ_EXAMPLES", "10"),
+                os.environ.get("FUZZ_EXAMPLES", "25"),
                 "--seed",
                 os.environ.get("FUZZ_SEED", "1"),
                 # One worker: CPython 3.11's parser is not safe across schemathesis'
@@ -299,7 +315,7 @@ def main():
                 "1",
                 "--no-color",
                 "--report",
-                "har",
+                "har,ndjson",
                 "--report-dir",
                 str(workdir / f"report-{name}"),
             ]
@@ -314,7 +330,7 @@ def main():
             )
             with open(workdir / f"fuzz-{name}.log", "wb") as out:
                 ran = subprocess.run(command, env=hook_env, stdout=out, stderr=subprocess.STDOUT, timeout=1500)
-            print(f"pass {name}: exit {ran.returncode}", flush=True)
+            print(f"pass {name}: exit {ran.returncode}; {phase_counts(workdir / f'report-{name}')}", flush=True)
             status = status or ran.returncode
     finally:
         server.terminate()

@@ -51,6 +51,11 @@ type Phones = OneOrMany<false>;
 
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "id": "crm-42", "first_name": "Ada", "last_name": "Lovelace",
+    "email": "ada@example.com", "phone": "+1 306 555 0100", "city": "Saskatoon",
+    "country": "CA", "tags": ["vip"], "permission_to_contact": true
+}))]
 pub struct CustomerInput {
     /// The caller's own id (its `vendor_customer_id`); product keys only.
     #[schema(value_type = Option<VendorId>)]
@@ -83,6 +88,7 @@ pub struct CustomerInput {
 /// A JSON merge patch: absent keeps, `null` clears.
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"last_name": "King", "tags": ["vip", "weekly"], "state": null}))]
 pub struct CustomerPatch {
     /// May be sent back as read; a customer stays in its account (another is `409`).
     #[schema(value_type = Option<AccountId>)]
@@ -253,6 +259,7 @@ pub struct CustomerMergeInput {
 
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"prefer": "incoming", "dry_run": true}))]
 pub struct ConflictMergeInput {
     /// Default `existing`.
     prefer: Option<Prefer>,

@@ -6,6 +6,7 @@ use super::*;
 
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Northern Resellers"}))]
 pub struct PartnerInput {
     #[schema(value_type = DisplayName)]
     name: String,
@@ -52,6 +53,7 @@ pub struct AccountPage {
 
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Booking app", "webhook_url": "https://booking.example.com/hooks/customers"}))]
 pub struct ProductInput {
     #[schema(value_type = DisplayName)]
     name: String,
@@ -102,6 +104,7 @@ pub struct CreatedProduct {
 
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"sync": "two_way"}))]
 pub struct ActivationInput {
     sync: Sync,
 }
