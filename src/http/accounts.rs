@@ -8,7 +8,7 @@ use crate::error::ApiResult;
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
 use crate::input::id_text;
-use crate::service::accounts::{parse_page_size, AccountQuery, NewAccount, DEFAULT_PAGE_SIZE};
+use crate::service::accounts::{parse_page_size, NewAccount, TenantQuery, DEFAULT_PAGE_SIZE};
 use crate::service::activations::ActivationInput;
 use crate::service::keys::IssuedKey;
 use axum::extract::State;
@@ -53,13 +53,30 @@ async fn create(
         .into_response())
 }
 
+/// The query of a tenant list: `page_size`, a `cursor` over ids of type `Id`, and
+/// `partner_id` where the list has one.
+pub(super) fn tenant_query<Id: crate::domain::ParseId>(
+    params: &Params,
+    by_partner: bool,
+) -> ApiResult<TenantQuery> {
+    Ok(TenantQuery {
+        partner_id: match by_partner {
+            true => params.parse("partner_id", id_text::<PartnerId>)?,
+            false => None,
+        },
+        page_size: params
+            .parse("page_size", parse_page_size)?
+            .unwrap_or(DEFAULT_PAGE_SIZE),
+        cursor: params.parse("cursor", TimeCursor::decode::<Id>)?,
+    })
+}
+
 #[utoipa::path(
     get, path = "/v1/accounts",
     operation_id = "accounts_list", tag = "accounts",
     params(
         ("partner_id" = Option<doc::PartnerId>, Query, description = "Partner (partner keys: their own)"),
-        ("page_size" = Option<i64>, Query, minimum = 1, maximum = 500),
-        ("cursor" = Option<doc::Cursor>, Query, description = "From the previous page"),
+        doc::TenantPaging,
     ),
     responses(
         (status = 200, description = "A page", body = doc::AccountPage),
@@ -72,13 +89,7 @@ async fn list(
     Caller(who): Caller,
     params: Params,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let query = AccountQuery {
-        partner_id: params.parse("partner_id", id_text::<PartnerId>)?,
-        page_size: params
-            .parse("page_size", parse_page_size)?
-            .unwrap_or(DEFAULT_PAGE_SIZE),
-        cursor: params.parse("cursor", TimeCursor::decode::<AccountId>)?,
-    };
+    let query = tenant_query::<AccountId>(&params, true)?;
     let page = state.hub.list_accounts(&who, query).await?;
     Ok(Json(json!({
         "accounts": page.items,

@@ -61,6 +61,26 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The authenticated caller's whole key (its id too), for `GET /v1/me`. Fails like
+/// [`Caller`].
+pub struct CallerKey(pub crate::domain::tenancy::ApiKey);
+
+impl FromRequestParts<AppState> for CallerKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let digest = crate::domain::credentials::hash_api_key(presented);
+        match state.hub.authenticate_key(&digest).await? {
+            Some(key) => {
+                state.limits.check(&digest)?;
+                Ok(Self(key))
+            }
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
 /// A JSON request body that must be an object: `415` for another content type, `413`
 /// over 1 MiB, `400` for anything but a JSON object.
 pub struct JsonObject(pub Map<String, Value>);

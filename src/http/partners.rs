@@ -1,4 +1,4 @@
-use super::extract::{Caller, Input, PathId};
+use super::extract::{Caller, Input, Params, PathId};
 use super::AppState;
 use crate::domain::tenancy::Principal;
 use crate::domain::PartnerId;
@@ -15,8 +15,31 @@ use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create))
+        .routes(routes!(create, list))
         .routes(routes!(create_key))
+}
+
+#[utoipa::path(
+    get, path = "/v1/partners",
+    operation_id = "partners_list", tag = "partners",
+    params(doc::TenantPaging),
+    responses(
+        (status = 200, description = "A page, in creation order", body = doc::PartnerPage),
+        (status = 400, response = problem::BadRequest),
+    ),
+)]
+async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    params: Params,
+) -> ApiResult<Json<serde_json::Value>> {
+    let query = super::accounts::tenant_query::<PartnerId>(&params, false)?;
+    let page = state.hub.list_partners(&who, query).await?;
+    Ok(Json(serde_json::json!({
+        "partners": page.items,
+        "next_cursor": page.next_cursor,
+        "has_more": page.has_more,
+    })))
 }
 
 #[utoipa::path(

@@ -1,4 +1,4 @@
-use super::extract::{Caller, Input, PathId};
+use super::extract::{Caller, Input, Params, PathId};
 use super::AppState;
 use crate::domain::tenancy::Principal;
 use crate::domain::tenants::Product;
@@ -17,9 +17,36 @@ use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create))
+        .routes(routes!(create, list))
         .routes(routes!(show, update))
         .routes(routes!(create_key))
+}
+
+#[utoipa::path(
+    get, path = "/v1/products",
+    operation_id = "products_list", tag = "products",
+    params(
+        ("partner_id" = Option<doc::PartnerId>, Query, description = "Partner (partner keys: their own)"),
+        doc::TenantPaging,
+    ),
+    responses(
+        (status = 200, description = "A page, in creation order (no secrets)", body = doc::ProductPage),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
+async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    params: Params,
+) -> ApiResult<Json<serde_json::Value>> {
+    let query = super::accounts::tenant_query::<ProductId>(&params, true)?;
+    let page = state.hub.list_products(&who, query).await?;
+    Ok(Json(serde_json::json!({
+        "products": page.items,
+        "next_cursor": page.next_cursor,
+        "has_more": page.has_more,
+    })))
 }
 
 #[utoipa::path(

@@ -1,4 +1,4 @@
-use super::{reachable, Hub, Page};
+use super::{reachable, time_page, Hub, Page};
 use crate::domain::cursor::TimeCursor;
 use crate::domain::tenancy::{Principal, ADMIN_OR_PARTNER};
 use crate::domain::tenants::{Account, DedupePolicy, DisplayName, Region};
@@ -29,12 +29,15 @@ impl FromInput for NewAccount {
     }
 }
 
-/// Paging through accounts.
-pub struct AccountQuery {
+/// Paging through a tenant list: accounts and products (optionally one partner's),
+/// partners (`partner_id` unused).
+pub struct TenantQuery {
     pub partner_id: Option<PartnerId>,
     pub page_size: i64,
     pub cursor: Option<TimeCursor>,
 }
+
+pub type AccountQuery = TenantQuery;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 500;
@@ -80,8 +83,27 @@ impl Hub {
         query: AccountQuery,
     ) -> ApiResult<Page<Account>> {
         who.require(ADMIN_OR_PARTNER)?;
-        // A partner key lists its own partner's accounts unless it names another.
-        let partner = match (who, query.partner_id) {
+        let partner = self.listed_partner(who, query.partner_id).await?;
+        let page = AccountPage {
+            partner,
+            after: query.cursor.map(|c| (c.at, AccountId::from_string(c.id))),
+            limit: query.page_size + 1,
+        };
+        let rows = self.store.list_accounts(&page).await?;
+        Ok(time_page(rows, query.page_size, |a| TimeCursor {
+            at: a.created,
+            id: a.account_id.to_string(),
+        }))
+    }
+
+    /// Whose tenants a list shows: the partner named (if `who` reaches it: `404`
+    /// otherwise), else a partner key's own; `None` for all (the admin).
+    pub(super) async fn listed_partner(
+        &self,
+        who: &Principal,
+        named: Option<PartnerId>,
+    ) -> ApiResult<Option<PartnerId>> {
+        let partner = match (who, named) {
             (Principal::Partner(me), None) => Some(me.clone()),
             (_, named) => named,
         };
@@ -91,29 +113,7 @@ impl Hub {
                 who.reaches_partner(Some(&p.partner_id))
             })?;
         }
-        let page = AccountPage {
-            partner,
-            after: query.cursor.map(|c| (c.at, AccountId::from_string(c.id))),
-            limit: query.page_size + 1,
-        };
-        let mut items = self.store.list_accounts(&page).await?;
-        let has_more = items.len() as i64 > query.page_size;
-        items.truncate(query.page_size as usize);
-        let next_cursor = match items.last() {
-            Some(last) if has_more => Some(
-                TimeCursor {
-                    at: last.created,
-                    id: last.account_id.to_string(),
-                }
-                .encode(),
-            ),
-            _ => None,
-        };
-        Ok(Page {
-            items,
-            next_cursor,
-            has_more,
-        })
+        Ok(partner)
     }
 
     /// The account, if `who` may manage its activations and keys (admin or its partner).

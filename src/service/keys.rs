@@ -2,7 +2,7 @@ use super::products::reaches_product;
 use super::{reachable, Hub};
 use crate::domain::credentials::{hash_api_key, NewApiKey};
 use crate::domain::tenancy::{ApiKey, Principal, ADMIN_OR_PARTNER, ANY_KEY};
-use crate::domain::{time, KeyId};
+use crate::domain::{time, AccountId, KeyId, PartnerId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use serde::Serialize;
 
@@ -51,12 +51,98 @@ impl From<&Principal> for Subject {
     }
 }
 
+/// A key as listed: never its secret, nor its digest.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    pub key_id: KeyId,
+    pub kind: &'static str,
+    pub created: crate::domain::time::Timestamp,
+    pub revoked: Option<crate::domain::time::Timestamp>,
+}
+
+/// `GET /v1/keys`: whose keys. Filters combine (a key has one subject, so two name none);
+/// without one, the caller's own.
+#[derive(Debug, Default)]
+pub struct KeyFilter {
+    pub partner: Option<PartnerId>,
+    pub account: Option<AccountId>,
+    pub product: Option<ProductId>,
+}
+
+/// `GET /v1/me`: the calling key and whom it acts for (an account's or product's
+/// partner too, when it has one).
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub kind: &'static str,
+    pub key_id: KeyId,
+    #[serde(flatten)]
+    pub subject: Subject,
+}
+
 impl Hub {
     /// Resolves a presented key, by its digest (`hash_api_key`), to its principal;
     /// `None` when unknown or revoked.
     pub async fn authenticate(&self, digest: &str) -> ApiResult<Option<Principal>> {
-        let key = self.store.find_active_key(digest).await?;
-        Ok(key.map(|k| k.principal))
+        Ok(self.authenticate_key(digest).await?.map(|k| k.principal))
+    }
+
+    /// Like `authenticate`, with the whole key (its id and dates).
+    pub async fn authenticate_key(&self, digest: &str) -> ApiResult<Option<ApiKey>> {
+        Ok(self.store.find_active_key(digest).await?)
+    }
+
+    /// `GET /v1/me`.
+    pub async fn me(&self, key: &ApiKey) -> ApiResult<Me> {
+        let mut subject = Subject::from(&key.principal);
+        subject.partner_id = match &key.principal {
+            Principal::Account(id) => self.store.get_account(id).await?.map(|a| a.partner_id),
+            Principal::Product(id) => self.store.get_product(id).await?.and_then(|p| p.partner_id),
+            Principal::Partner(id) => Some(id.clone()),
+            Principal::Admin => None,
+        }
+        .map(|id| id.to_string());
+        Ok(Me {
+            kind: key.principal.kind().as_str(),
+            key_id: key.key_id.clone(),
+            subject,
+        })
+    }
+
+    /// `GET /v1/keys`: the keys of a subject `who` owns (`reaches_subject`), revoked ones
+    /// too, oldest first.
+    pub async fn list_keys(&self, who: &Principal, filter: KeyFilter) -> ApiResult<Vec<KeyView>> {
+        who.require(ANY_KEY)?;
+        let named: Vec<Principal> = [
+            filter.partner.map(Principal::Partner),
+            filter.account.map(Principal::Account),
+            filter.product.map(Principal::Product),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let subjects = if named.is_empty() {
+            vec![who.clone()]
+        } else {
+            named
+        };
+        for subject in &subjects {
+            if !self.reaches_subject(who, subject).await? {
+                return Err(ApiError::not_found(subject.kind().as_str()));
+            }
+        }
+        let [subject] = subjects.as_slice() else {
+            return Ok(Vec::new());
+        };
+        let keys = self.store.list_keys(subject).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| KeyView {
+                kind: k.principal.kind().as_str(),
+                key_id: k.key_id,
+                created: k.created,
+                revoked: k.revoked,
+            })
+            .collect())
     }
 
     /// Issues a new key for `subject` (a partner, account or product).

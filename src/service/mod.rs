@@ -38,6 +38,26 @@ fn reachable<T>(found: Option<T>, what: &str, reaches: impl FnOnce(&T) -> bool) 
     }
 }
 
+/// One more row than the page holds tells whether another page follows: `rows` was read
+/// with `limit = size + 1`; the cursor is the last kept row's (created, id).
+fn time_page<T>(
+    mut rows: Vec<T>,
+    size: i64,
+    position: impl Fn(&T) -> crate::domain::cursor::TimeCursor,
+) -> Page<T> {
+    let has_more = rows.len() as i64 > size;
+    rows.truncate(size as usize);
+    let next_cursor = match rows.last() {
+        Some(last) if has_more => Some(position(last).encode()),
+        _ => None,
+    };
+    Page {
+        items: rows,
+        next_cursor,
+        has_more,
+    }
+}
+
 /// A page of results with its continuation.
 #[derive(Debug)]
 pub struct Page<T> {

@@ -1,4 +1,6 @@
-use super::Hub;
+use super::accounts::TenantQuery;
+use super::{time_page, Hub, Page};
+use crate::domain::cursor::TimeCursor;
 use crate::domain::tenancy::{Principal, ADMIN_ONLY};
 use crate::domain::tenants::{DisplayName, Partner};
 use crate::domain::{time, PartnerId};
@@ -26,5 +28,24 @@ impl Hub {
         };
         self.store.insert_partner(&partner).await?;
         Ok(partner)
+    }
+
+    /// `GET /v1/partners`: the admin's, in creation order.
+    pub async fn list_partners(
+        &self,
+        who: &Principal,
+        query: TenantQuery,
+    ) -> ApiResult<Page<Partner>> {
+        who.require(ADMIN_ONLY)?;
+        let page = crate::storage::PartnerPage {
+            partner: None,
+            after: query.cursor.map(|c| (c.at, PartnerId::from_string(c.id))),
+            limit: query.page_size + 1,
+        };
+        let rows = self.store.list_partners(&page).await?;
+        Ok(time_page(rows, query.page_size, |p| TimeCursor {
+            at: p.created,
+            id: p.partner_id.to_string(),
+        }))
     }
 }

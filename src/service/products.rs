@@ -136,6 +136,31 @@ impl Hub {
 }
 
 /// The admin, the product's partner, or the product itself.
+impl Hub {
+    /// `GET /v1/products`: the admin's (all, or one partner's), or a partner's own, in
+    /// creation order; never their secrets.
+    pub async fn list_products(
+        &self,
+        who: &Principal,
+        query: super::accounts::TenantQuery,
+    ) -> ApiResult<super::Page<Product>> {
+        who.require(ADMIN_OR_PARTNER)?;
+        let partner = self.listed_partner(who, query.partner_id).await?;
+        let page = crate::storage::ProductPage {
+            partner,
+            after: query.cursor.map(|c| (c.at, ProductId::from_string(c.id))),
+            limit: query.page_size + 1,
+        };
+        let rows = self.store.list_products(&page).await?;
+        Ok(super::time_page(rows, query.page_size, |p| {
+            crate::domain::cursor::TimeCursor {
+                at: p.created,
+                id: p.product_id.to_string(),
+            }
+        }))
+    }
+}
+
 pub(super) fn reaches_product(who: &Principal, product: &Product) -> bool {
     match who {
         Principal::Product(me) => *me == product.product_id,

@@ -19,7 +19,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::customer::Customer;
-use crate::domain::tenancy::ApiKey;
+use crate::domain::tenancy::{ApiKey, Principal};
 use crate::domain::tenants::{Account, Activation, Partner, Product};
 use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, CustomerId, KeyId, PartnerId, ProductId};
@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 pub trait TenantStore: Send + Sync {
     async fn insert_partner(&self, partner: &Partner) -> StoreResult<()>;
     async fn get_partner(&self, id: &PartnerId) -> StoreResult<Option<Partner>>;
+    async fn list_partners(&self, page: &PartnerPage) -> StoreResult<Vec<Partner>>;
 
     async fn insert_account(&self, account: &Account) -> StoreResult<()>;
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
@@ -40,6 +41,7 @@ pub trait TenantStore: Send + Sync {
     /// Stores a new product together with its first API key, atomically.
     async fn insert_product(&self, product: &Product, key: &ApiKey, hash: &str) -> StoreResult<()>;
     async fn get_product(&self, id: &ProductId) -> StoreResult<Option<Product>>;
+    async fn list_products(&self, page: &ProductPage) -> StoreResult<Vec<Product>>;
     /// Writes `name`, `webhook_url` and `updated`.
     async fn update_product(&self, product: &Product) -> StoreResult<()>;
 
@@ -62,6 +64,8 @@ pub trait TenantStore: Send + Sync {
     /// The unrevoked key with this digest.
     async fn find_active_key(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
     async fn get_key(&self, id: &KeyId) -> StoreResult<Option<ApiKey>>;
+    /// Every key (revoked ones too) of one principal, oldest first.
+    async fn list_keys(&self, subject: &Principal) -> StoreResult<Vec<ApiKey>>;
     /// Returns whether a live key was revoked.
     async fn revoke_key(&self, id: &KeyId, at: Timestamp) -> StoreResult<bool>;
     async fn has_active_admin_key(&self) -> StoreResult<bool>;

@@ -4,13 +4,28 @@ use crate::domain::customer::{Customer, CustomerStatus, Identifier, Refusal};
 use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, CustomerId, EventId, PartnerId, ProductId};
 
-/// A page request over accounts, in (created, account_id) order.
-#[derive(Clone, Debug, Default)]
-pub struct AccountPage {
+/// A page request over a tenant table in (created, id) order, optionally within one
+/// partner: accounts, products, partners (whose `partner` is ignored).
+#[derive(Clone, Debug)]
+pub struct TenantPage<Id> {
     pub partner: Option<PartnerId>,
-    pub after: Option<(Timestamp, AccountId)>,
+    pub after: Option<(Timestamp, Id)>,
     pub limit: i64,
 }
+
+impl<Id> Default for TenantPage<Id> {
+    fn default() -> Self {
+        Self {
+            partner: None,
+            after: None,
+            limit: 0,
+        }
+    }
+}
+
+pub type AccountPage = TenantPage<AccountId>;
+pub type ProductPage = TenantPage<ProductId>;
+pub type PartnerPage = TenantPage<PartnerId>;
 
 /// A customer as read, with the viewing product's own id for it.
 #[derive(Clone, Debug, PartialEq)]

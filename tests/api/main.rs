@@ -13,6 +13,7 @@ mod foundation;
 mod fuzz_regressions;
 mod hostile;
 mod isolation;
+mod listings;
 mod openapi;
 mod operations;
 mod storage;

@@ -159,3 +159,15 @@ mod tests {
         assert!(id.is_some());
     }
 }
+
+/// `page_size` and `cursor` of a tenant list (accounts, partners, products).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantPaging {
+    /// Default 50.
+    #[param(minimum = 1, maximum = 500)]
+    page_size: Option<i64>,
+    /// The previous page's `next_cursor`.
+    #[param(value_type = Option<Cursor>)]
+    cursor: Option<String>,
+}

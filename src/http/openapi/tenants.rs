@@ -134,3 +134,42 @@ pub struct IssuedKey {
     product_id: Option<String>,
     created: DateTime<Utc>,
 }
+
+#[derive(ToSchema)]
+pub struct PartnerPage {
+    partners: Vec<Partner>,
+    next_cursor: Option<String>,
+    has_more: bool,
+}
+
+#[derive(ToSchema)]
+pub struct ProductPage {
+    products: Vec<Product>,
+    next_cursor: Option<String>,
+    has_more: bool,
+}
+
+/// A key as listed: never its secret.
+#[derive(ToSchema)]
+pub struct KeyView {
+    key_id: String,
+    kind: KeyKind,
+    created: DateTime<Utc>,
+    revoked: Option<DateTime<Utc>>,
+}
+
+#[derive(ToSchema)]
+pub struct KeyList {
+    keys: Vec<KeyView>,
+}
+
+/// The calling key: its kind and id, and whom it acts for (an account's or product's
+/// partner too, when it has one).
+#[derive(ToSchema)]
+pub struct Me {
+    kind: KeyKind,
+    key_id: String,
+    partner_id: Option<String>,
+    account_id: Option<String>,
+    product_id: Option<String>,
+}

@@ -1,6 +1,7 @@
 //! Partners, accounts, products, activations and API keys.
 
 use super::{push_keyset_bound, SqlStore};
+use crate::domain::tenancy::Principal;
 use crate::domain::tenancy::{ApiKey, KeyKind};
 use crate::domain::tenants::{Account, Activation, Partner, Product};
 use crate::domain::time::Timestamp;
@@ -11,8 +12,36 @@ use crate::storage::rows::{
     ACTIVATION_COLUMNS, KEY_COLUMNS, PARTNER_COLUMNS, PRODUCT_COLUMNS,
 };
 use crate::storage::time::DbTime;
-use crate::storage::{AccountPage, StoreResult, TenantStore};
+use crate::storage::{AccountPage, PartnerPage, ProductPage, StoreResult, TenantPage, TenantStore};
 use async_trait::async_trait;
+
+/// `SELECT columns FROM table` in (created, id) order from `page.after`, within
+/// `page.partner` when `partnered` (the table has a partner_id), `page.limit` rows. The
+/// indexes on (partner_id, created, id) and (created, id) serve both forms.
+fn tenant_page<'q, DB: Dialect, Id: AsRef<str>>(
+    columns: &str,
+    table: &str,
+    id_column: &str,
+    partnered: bool,
+    page: &'q TenantPage<Id>,
+) -> Sql<'q, DB> {
+    let mut sql = Sql::<DB>::new(format!("SELECT {columns} FROM {table} WHERE TRUE"));
+    if let Some(partner) = page.partner.as_ref().filter(|_| partnered) {
+        sql.push(" AND partner_id = ").push_bind(partner.as_str());
+    }
+    if let Some((created, id)) = &page.after {
+        push_keyset_bound(
+            &mut sql,
+            &format!("created, {id_column}"),
+            ">",
+            DbTime(*created),
+            id.as_ref(),
+        );
+    }
+    sql.push(&format!(" ORDER BY created, {id_column} LIMIT "))
+        .push_bind(page.limit);
+    sql
+}
 
 fn insert_key_sql<'q, DB: Dialect>(key: &'q ApiKey, hash: &'q str) -> Sql<'q, DB> {
     let (kind, partner, account, product) = principal_columns(&key.principal);
@@ -79,25 +108,27 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
     }
 
     async fn list_accounts(&self, page: &AccountPage) -> StoreResult<Vec<Account>> {
-        // Conditions are added only when present, so the planner sees a plain range
-        // over the (partner_id, created, account_id) index.
-        let mut sql = Sql::<DB>::new(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE TRUE"));
-        if let Some(partner) = &page.partner {
-            sql.push(" AND partner_id = ").push_bind(partner.as_str());
-        }
-        if let Some((created, id)) = &page.after {
-            push_keyset_bound(
-                &mut sql,
-                "created, account_id",
-                ">",
-                DbTime(*created),
-                id.as_str(),
-            );
-        }
-        sql.push(" ORDER BY created, account_id LIMIT ")
-            .push_bind(page.limit);
-        let rows: Vec<AccountRow> = sql.fetch_all(&mut *self.read().await?).await?;
+        let rows: Vec<AccountRow> =
+            tenant_page::<DB, _>(ACCOUNT_COLUMNS, "accounts", "account_id", true, page)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
         rows.into_iter().map(Account::try_from).collect()
+    }
+
+    async fn list_partners(&self, page: &PartnerPage) -> StoreResult<Vec<Partner>> {
+        let rows: Vec<PartnerRow> =
+            tenant_page::<DB, _>(PARTNER_COLUMNS, "partners", "partner_id", false, page)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+        Ok(rows.into_iter().map(Partner::from).collect())
+    }
+
+    async fn list_products(&self, page: &ProductPage) -> StoreResult<Vec<Product>> {
+        let rows: Vec<ProductRow> =
+            tenant_page::<DB, _>(PRODUCT_COLUMNS, "products", "product_id", true, page)
+                .fetch_all(&mut *self.read().await?)
+                .await?;
+        rows.into_iter().map(Product::try_from).collect()
     }
 
     async fn insert_product(&self, product: &Product, key: &ApiKey, hash: &str) -> StoreResult<()> {
@@ -230,6 +261,21 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         .fetch_optional(&mut *self.read().await?)
         .await?;
         row.map(ApiKey::try_from).transpose()
+    }
+
+    async fn list_keys(&self, subject: &Principal) -> StoreResult<Vec<ApiKey>> {
+        // Each subject column has its own partial index; admin keys are few.
+        let (kind, partner, account, product) = principal_columns(subject);
+        let mut sql = Sql::<DB>::new(format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE "));
+        match (partner, account, product) {
+            (Some(id), _, _) => sql.push("partner_id = ").push_bind(id),
+            (_, Some(id), _) => sql.push("account_id = ").push_bind(id),
+            (_, _, Some(id)) => sql.push("product_id = ").push_bind(id),
+            _ => sql.push("kind = ").push_bind(kind),
+        };
+        sql.push(" ORDER BY created, key_id");
+        let rows: Vec<KeyRow> = sql.fetch_all(&mut *self.read().await?).await?;
+        rows.into_iter().map(ApiKey::try_from).collect()
     }
 
     async fn revoke_key(&self, id: &KeyId, at: Timestamp) -> StoreResult<bool> {
