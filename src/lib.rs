@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod domain;
 pub mod error;
@@ -25,6 +26,7 @@ pub struct App {
     hub: Arc<Hub>,
     dispatcher: Arc<Dispatcher>,
     limits: Arc<http::limits::RateLimits>,
+    sign_ins: Arc<http::limits::RateLimits>,
     cors_origins: Vec<String>,
     /// Whether `run` also runs the dispatcher (`serve --no-dispatcher` says no).
     pub dispatch: bool,
@@ -44,6 +46,9 @@ impl App {
             hub: Arc::new(hub),
             dispatcher,
             limits: Arc::new(http::limits::RateLimits::per_second(config.rate_limit)),
+            sign_ins: Arc::new(http::limits::RateLimits::per_second(
+                console::SIGN_INS_PER_SECOND,
+            )),
             cors_origins: config.cors_origins.clone(),
             dispatch: true,
             generated_admin_key,
@@ -64,6 +69,7 @@ impl App {
             AppState {
                 hub: self.hub.clone(),
                 limits: self.limits.clone(),
+                sign_ins: self.sign_ins.clone(),
             },
             &self.cors_origins,
         )
@@ -102,8 +108,8 @@ impl App {
 /// Events (and their deliveries) are kept this long.
 pub const EVENT_RETENTION_DAYS: i64 = 30;
 
-/// Housekeeping until `shutdown`: forgets idempotency keys past their 24 hours, and
-/// events and deliveries past their 30 days.
+/// Housekeeping until `shutdown`: forgets idempotency keys past their 24 hours, events
+/// and deliveries past their 30 days, and console sessions that ended.
 async fn maintain(
     hub: Arc<Hub>,
     limits: Arc<http::limits::RateLimits>,
@@ -127,6 +133,11 @@ async fn maintain(
                     Ok(n) if n > 0 => tracing::info!(purged = n, "events and deliveries past retention removed"),
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "event purge failed"),
+                }
+                match hub.store().purge_sessions(domain::time::now()).await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "ended console sessions removed"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "session purge failed"),
                 }
             }
         }

@@ -32,7 +32,17 @@ impl NewApiKey {
 
 /// The digest under which a key is stored and looked up.
 pub fn hash_api_key(plaintext: &str) -> String {
-    hex::encode(Sha256::digest(plaintext.as_bytes()))
+    digest(plaintext)
+}
+
+/// SHA-256 of a random secret (a key, a session id), as stored: hex.
+pub fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A random token of 256 bits, base64url: console session ids and CSRF tokens.
+pub fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes())
 }
 
 /// A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.

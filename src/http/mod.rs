@@ -36,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub limits: Arc<limits::RateLimits>,
+    /// Console sign-ins, one bucket for all (SPEC section 9: sign-ins are rate-limited).
+    pub sign_ins: Arc<limits::RateLimits>,
 }
 
 /// Every API route, and the OpenAPI document of them all (each route registers its
@@ -80,6 +82,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
     let (api, document) = documented_routes();
     let document = openapi::to_json(&document);
     api.merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document))
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(

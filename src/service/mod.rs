@@ -8,6 +8,7 @@ pub mod customers;
 pub mod keys;
 pub mod partners;
 pub mod products;
+pub mod sessions;
 pub mod webhooks;
 
 use crate::error::{ApiError, ApiResult};

@@ -236,6 +236,21 @@ pub trait IdempotencyStore: Send + Sync {
     async fn idempotency_purge(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
+/// Console sessions (SPEC section 9).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &NewSession<'_>) -> StoreResult<()>;
+    /// The session, if it has not ended by `now` and its key is not revoked.
+    async fn find_session(
+        &self,
+        session_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<StoredSession>>;
+    async fn delete_session(&self, session_hash: &str) -> StoreResult<()>;
+    /// Removes sessions that ended before `ended_before`; returns how many.
+    async fn purge_sessions(&self, ended_before: Timestamp) -> StoreResult<u64>;
+}
+
 /// The whole store: every concern, plus the database's own lifecycle.
 #[async_trait]
 pub trait Store:
@@ -245,6 +260,7 @@ pub trait Store:
     + EventStore
     + DeliveryStore
     + IdempotencyStore
+    + SessionStore
     + 'static
 {
     /// `"sqlite"` or `"postgres"`.

@@ -293,3 +293,22 @@ pub struct IdempotencyClaim<'a> {
     /// Claims never finished that were started before this are taken over.
     pub abandoned_before: Timestamp,
 }
+
+/// A console session to store: the hash of its id (the id itself is only the browser's),
+/// the key it acts as, its CSRF token and its end.
+#[derive(Clone, Debug)]
+pub struct NewSession<'a> {
+    pub session_hash: &'a str,
+    pub key_id: &'a crate::domain::KeyId,
+    pub csrf_token: &'a str,
+    pub created: Timestamp,
+    pub expires: Timestamp,
+}
+
+/// A live session, as found: its key (not revoked), CSRF token and end.
+#[derive(Clone, Debug)]
+pub struct StoredSession {
+    pub key: crate::domain::tenancy::ApiKey,
+    pub csrf_token: String,
+    pub expires: Timestamp,
+}

@@ -6,6 +6,7 @@ mod contract;
 mod support;
 
 mod cli;
+mod console;
 mod crash;
 mod customers;
 mod duplicates;

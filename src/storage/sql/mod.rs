@@ -8,6 +8,7 @@ mod customers;
 mod deliveries;
 mod events;
 mod idempotency;
+mod sessions;
 mod tenants;
 
 use super::dialect::{Dialect, Pools, Sql, Tx, Value};

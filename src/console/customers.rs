@@ -1,0 +1,223 @@
+//! The customers page: an account's list with search, sort, paging and the total, through
+//! the same `list_customers` use case as `GET /v1/customers` (same keyset paging, same
+//! count, same tenancy); a partner or admin picks the account first.
+
+use super::session::Signed;
+use super::{is_htmx, render, ASSET_VERSION};
+use crate::domain::tenancy::Principal;
+use crate::http::extract::parse_query;
+use crate::http::AppState;
+use crate::service::accounts::{TenantQuery, MAX_PAGE_SIZE};
+use crate::service::customers::CustomerListParams;
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+const PAGE_SIZE: &str = "25";
+const SORTS: [(&str, &str); 6] = [
+    ("created", "Oldest first"),
+    ("-created", "Newest first"),
+    ("last_name", "Last name A–Z"),
+    ("-last_name", "Last name Z–A"),
+    ("first_name", "First name A–Z"),
+    ("-first_name", "First name Z–A"),
+];
+
+pub struct Row {
+    name: String,
+    email: String,
+    phone: String,
+    tags: String,
+    updated: String,
+    updated_short: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/customers_table.html")]
+struct Table {
+    rows: Vec<Row>,
+    total: i64,
+    error: Option<String>,
+    first_page: Option<String>,
+    next_page: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/customers.html")]
+struct Page<'a> {
+    asset_version: &'a str,
+    who: Option<String>,
+    csrf: String,
+    section: &'a str,
+    accounts: Vec<(String, String)>,
+    account_id: String,
+    q: String,
+    sort: String,
+    sorts: Vec<(&'a str, &'a str)>,
+    // The table, as `customers_table.html` reads it.
+    rows: Vec<Row>,
+    total: i64,
+    error: Option<String>,
+    first_page: Option<String>,
+    next_page: Option<String>,
+}
+
+fn text(record: &Value, field: &str) -> String {
+    match &record[field] {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    }
+}
+
+fn row(record: &Value) -> Row {
+    let name = [text(record, "first_name"), text(record, "last_name")]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let updated = text(record, "updated");
+    Row {
+        name: if name.is_empty() {
+            "(no name)".into()
+        } else {
+            name
+        },
+        email: text(record, "email"),
+        phone: text(record, "phone"),
+        tags: text(record, "tags"),
+        updated_short: updated.get(..10).unwrap_or_default().to_owned(),
+        updated,
+    }
+}
+
+/// A link to this page with the given parameters.
+fn link(params: &[(&str, &str)]) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))
+        .finish();
+    format!("/console/customers?{query}")
+}
+
+/// Who is signed in, in words.
+pub fn describe(who: &Principal) -> String {
+    match who {
+        Principal::Admin => "the admin".into(),
+        Principal::Partner(id) => format!("partner {id}"),
+        Principal::Account(id) => format!("account {id}"),
+        Principal::Product(id) => format!("product {id}"),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Signed(session): Signed,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let who = &session.key.principal;
+    let mut params = match parse_query(query.as_deref().unwrap_or_default()) {
+        Ok(params) => params,
+        Err(err) => return err.into_response(),
+    };
+    // The account: the one asked for, else an account key's own, else (admin, partner)
+    // the first it reaches.
+    let mut accounts = Vec::new();
+    if matches!(who, Principal::Admin | Principal::Partner(_)) {
+        let query = TenantQuery {
+            partner_id: None,
+            page_size: MAX_PAGE_SIZE,
+            cursor: None,
+        };
+        match state.hub.list_accounts(who, query).await {
+            Ok(page) => {
+                accounts = page
+                    .items
+                    .into_iter()
+                    .map(|a| (a.account_id.to_string(), a.name.as_str().to_owned()))
+                    .collect();
+            }
+            Err(err) => return err.into_response(),
+        }
+        if !params.contains_key("account_id") {
+            if let Some((first, _)) = accounts.first() {
+                params.insert("account_id".into(), first.clone());
+            }
+        }
+    }
+    params
+        .entry("page_size".into())
+        .or_insert_with(|| PAGE_SIZE.into());
+    let account_id = params.get("account_id").cloned().unwrap_or_default();
+    let q = params.get("q").cloned().unwrap_or_default();
+    let sort = params
+        .get("sort")
+        .cloned()
+        .unwrap_or_else(|| "created".into());
+    let cursor = params.get("cursor").cloned();
+
+    let mut status = StatusCode::OK;
+    let (rows, total, error, next_page) = match state
+        .hub
+        .list_customers(who, CustomerListParams(params))
+        .await
+    {
+        Ok(page) => {
+            let rows = page.customers.iter().map(|c| row(&c.record())).collect();
+            let next = page.next_cursor.as_deref().map(|next| {
+                link(&[
+                    ("account_id", &account_id),
+                    ("q", &q),
+                    ("sort", &sort),
+                    ("cursor", next),
+                ])
+            });
+            (rows, page.total_results, None, next)
+        }
+        // Refused as the API refuses it (the same status), said in words.
+        Err(err) if err.status.is_client_error() => {
+            status = err.status;
+            (Vec::new(), 0, Some(err.detail.clone()), None)
+        }
+        Err(err) => return err.into_response(),
+    };
+    let first_page =
+        cursor.map(|_| link(&[("account_id", &account_id), ("q", &q), ("sort", &sort)]));
+    if is_htmx(&headers) {
+        return render(
+            status,
+            &Table {
+                rows,
+                total,
+                error,
+                first_page,
+                next_page,
+            },
+        );
+    }
+    render(
+        status,
+        &Page {
+            asset_version: ASSET_VERSION,
+            who: Some(describe(who)),
+            csrf: session.csrf_token.clone(),
+            section: "customers",
+            accounts,
+            account_id,
+            q,
+            sort,
+            sorts: SORTS.to_vec(),
+            rows,
+            total,
+            error,
+            first_page,
+            next_page,
+        },
+    )
+}

@@ -1,0 +1,81 @@
+//! The web console (SPEC section 9), served by the binary under `/console`: askama
+//! templates rendered on the server, htmx for partial updates (a request with
+//! `HX-Request` gets the fragment it targets, a plain one the whole page), every asset
+//! embedded in the binary. Pages call the same service layer as the JSON API, so tenancy,
+//! validation and events are the very same code.
+
+mod assets;
+mod customers;
+mod session;
+
+use crate::http::AppState;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Sign-ins the whole console takes per second (twice that in a burst).
+pub const SIGN_INS_PER_SECOND: u32 = 5;
+
+/// Cache-busting version of the embedded assets: the crate version.
+pub const ASSET_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/console",
+            get(|| async { Redirect::to("/console/customers") }),
+        )
+        .route(
+            "/console/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
+        .route("/console/sign-out", post(session::sign_out))
+        .route("/console/customers", get(customers::list))
+        .route("/console/assets/{file}", get(assets::serve))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// What every console response carries: no framing, no sniffing, no referrer, and a
+/// content security policy allowing only the binary's own assets.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Whether htmx sent the request (it then swaps in a fragment, not a page).
+fn is_htmx(headers: &HeaderMap) -> bool {
+    headers
+        .get("hx-request")
+        .is_some_and(|v| v.as_bytes() == b"true")
+}
+
+/// A rendered template, or a plain error page when rendering itself failed.
+fn render(status: StatusCode, template: &impl askama::Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "console template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be shown",
+            )
+                .into_response()
+        }
+    }
+}
