@@ -6,6 +6,7 @@ COPY src ./src
 COPY testkit ./testkit
 COPY loadtest ./loadtest
 COPY migrations ./migrations
+COPY templates ./templates
 RUN cargo build --release --locked
 
 # Runtime stage: a small image running as a non-root user.

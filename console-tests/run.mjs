@@ -1,0 +1,251 @@
+// Browser scenarios of the console (SPEC section 9), in Debian's Chromium driven by
+// playwright-core (no browser download: `executablePath` of the system one).
+//
+//   node run.mjs BINARY DATABASE_URL BACKEND_NAME
+//
+// Starts the built server on the given (empty) database, seeds it through the API, and
+// runs each scenario in a fresh browser context. Every scenario asserts that no request
+// left 127.0.0.1, that the browser console logged no error, and that axe-core finds no
+// serious or critical violation on each page it visits; a full-page screenshot of each
+// page goes to target/console-screenshots/<backend>-<scenario>-<page>.png. Exits non-zero
+// on the first failed scenario, after printing one line per scenario.
+
+import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+
+const require = createRequire(import.meta.url);
+const [binary, databaseUrl, backend] = process.argv.slice(2);
+if (!binary || !databaseUrl || !backend) {
+  console.error("usage: node run.mjs BINARY DATABASE_URL BACKEND_NAME");
+  process.exit(2);
+}
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const shots = path.join(root, "target", "console-screenshots");
+fs.mkdirSync(shots, { recursive: true });
+const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+// --- the server -------------------------------------------------------------------
+const adminKey = `console-admin-${randomBytes(16).toString("hex")}`;
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CUSTOMER_LIST_")));
+Object.assign(env, {
+  CUSTOMER_LIST_DATABASE_URL: databaseUrl,
+  CUSTOMER_LIST_ADMIN_KEY: adminKey,
+  CUSTOMER_LIST_LISTEN: "127.0.0.1:0",
+  CUSTOMER_LIST_RATE_LIMIT: "100000",
+  RUST_LOG: "warn",
+});
+const server = spawn(binary, ["serve"], { env, stdio: ["ignore", "ignore", "pipe"] });
+const base = await new Promise((resolve, reject) => {
+  let seen = "";
+  const timer = setTimeout(() => reject(new Error(`server did not start: ${seen}`)), 30000);
+  server.stderr.on("data", (chunk) => {
+    seen += chunk;
+    const match = seen.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    if (match) {
+      clearTimeout(timer);
+      resolve(match[1]);
+    }
+  });
+  server.on("exit", (code) => reject(new Error(`server exited (${code}): ${seen}`)));
+});
+
+async function api(method, route, key, body) {
+  const response = await fetch(base + route, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (response.status >= 300) throw new Error(`${method} ${route}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// --- the data: two accounts of one partner, 250 customers in the first -------------
+const partner = (await api("POST", "/v1/partners", adminKey, { name: "Prairie Resellers" })).partner_id;
+const salon = (await api("POST", "/v1/accounts", adminKey, { partner_id: partner, name: "Saskatoon Salon", default_region: "CA" })).account_id;
+const bakery = (await api("POST", "/v1/accounts", adminKey, { partner_id: partner, name: "Regina Bakery", default_region: "CA" })).account_id;
+const salonKey = (await api("POST", `/v1/accounts/${salon}/keys`, adminKey, {})).api_key;
+const firsts = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Niklaus"];
+const lasts = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton", "Wirth"];
+const people = Array.from({ length: 250 }, (_, i) => ({
+  first_name: firsts[i % 10],
+  last_name: `${lasts[Math.floor(i / 10) % 10]}${i >= 100 ? ` ${Math.floor(i / 100)}` : ""}`,
+  email: `person${i}@example.com`,
+  phone: `+1306555${String(1000 + i).slice(-4)}`,
+  tags: i % 7 === 0 ? ["vip"] : [],
+}));
+for (let i = 0; i < people.length; i += 125) {
+  const batch = await api("POST", "/v1/customers/batch", salonKey, { customers: people.slice(i, i + 125) });
+  const refused = batch.results.filter((r) => r.status !== 201);
+  if (refused.length) throw new Error(`seeding refused: ${JSON.stringify(refused[0])}`);
+}
+await api("POST", "/v1/customers", adminKey, { account_id: bakery, first_name: "Bread", last_name: "Baker", email: "baker@example.com" });
+
+// --- the harness ---------------------------------------------------------------------
+const browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
+const results = [];
+
+async function scenario(name, body) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const problems = [];
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname !== "127.0.0.1") {
+      problems.push(`request left 127.0.0.1: ${url.href}`);
+      return route.abort();
+    }
+    return route.continue();
+  });
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    // Chromium logs every 4xx answer as "Failed to load resource". A console page that
+    // refuses (401 sign-in, 403 form, 404 another tenant's) answers so on purpose, in
+    // words; an asset never may.
+    const where = new URL(message.location().url || base);
+    const refusedPage =
+      message.text().startsWith("Failed to load resource: the server responded with a status of 4") &&
+      where.pathname.startsWith("/console/") &&
+      !where.pathname.startsWith("/console/assets/");
+    if (!refusedPage) problems.push(`console error: ${message.text()} (${where.href})`);
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  let shot = 0;
+  const check = async (label, { phone = false } = {}) => {
+    // axe-core through the DevTools protocol, which the page's CSP does not govern.
+    await page.evaluate(axeSource);
+    const found = await page.evaluate(async () => {
+      const result = await window.axe.run(document, { resultTypes: ["violations"] });
+      return result.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    });
+    for (const violation of found) problems.push(`axe on ${label}: ${violation}`);
+    shot += 1;
+    const file = path.join(shots, `${backend}-${name}-${String(shot).padStart(2, "0")}-${label}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    if (phone) {
+      await page.setViewportSize({ width: 375, height: 740 });
+      await page.screenshot({ path: file.replace(/\.png$/, "-phone.png"), fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  };
+  const started = Date.now();
+  let failure = null;
+  try {
+    await body({ page, check, expect });
+  } catch (error) {
+    failure = error;
+  }
+  await context.close();
+  if (!failure && problems.length) failure = new Error(problems.join("\n"));
+  results.push({ name, ok: !failure, ms: Date.now() - started, failure });
+  console.log(`console ${backend} ${failure ? "FAIL" : "ok  "} ${name} (${Date.now() - started} ms)${failure ? `\n  ${failure.message}` : ""}`);
+}
+
+function expect(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function signIn(page, key) {
+  await page.goto(`${base}/console/sign-in`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/console/customers`);
+}
+
+const totalText = (page) => page.locator(".total").innerText();
+
+// --- the scenarios -------------------------------------------------------------------
+await scenario("sign-in", async ({ page, check }) => {
+  await page.goto(`${base}/console`);
+  expect(page.url() === `${base}/console/sign-in`, `without a session /console goes to sign-in, not ${page.url()}`);
+  await check("sign-in", { phone: true });
+  await page.getByLabel("API key").fill("cl_not-a-key-of-this-hub");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const alert = await page.getByRole("alert").innerText();
+  expect(alert.includes("That key was not accepted"), `a wrong key says so: ${alert}`);
+  await check("wrong-key");
+  await signIn(page, salonKey);
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === "cl_session");
+  expect(session && session.httpOnly && session.sameSite === "Strict", `the session cookie: ${JSON.stringify(session)}`);
+  expect(!cookies.some((c) => c.value.includes(salonKey)), "the key is not kept in the browser");
+  expect((await page.content()).indexOf(salonKey) === -1, "no page shows the key");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${base}/console/sign-in`);
+  await page.goto(`${base}/console/customers`);
+  expect(page.url() === `${base}/console/sign-in`, "after sign-out the list needs a new sign-in");
+});
+
+await scenario("customers", async ({ page, check }) => {
+  await signIn(page, salonKey);
+  expect((await totalText(page)).startsWith("250 customers"), `the total: ${await totalText(page)}`);
+  expect((await page.locator("tbody tr").count()) === 25, "a page of 25");
+  await check("list", { phone: true });
+  // Search (q), through htmx: the table alone is swapped.
+  await page.getByLabel("Search").fill("person7@example.com");
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForFunction(() => document.querySelector(".total")?.textContent.startsWith("1 customer"));
+  const match = await page.locator("tbody tr").innerText();
+  expect(match.includes("Ken Lovelace") && match.includes("person7@example.com"), `the match is shown: ${match}`);
+  await check("search");
+  // Sort and page through all 250: no repeats, none skipped.
+  await page.goto(`${base}/console/customers?sort=-last_name`);
+  const seen = new Set();
+  for (let pageNumber = 0; pageNumber < 12; pageNumber += 1) {
+    for (const email of await page.locator('td[data-label="Email"]').allInnerTexts()) seen.add(email);
+    const next = page.getByRole("link", { name: "Next page" });
+    if ((await next.count()) === 0) break;
+    const first = await page.locator('td[data-label="Email"]').first().innerText();
+    await next.click();
+    // htmx swaps the table in place: wait for the next page's rows.
+    await page.waitForFunction(
+      (before) => document.querySelector('td[data-label="Email"]')?.textContent !== before,
+      first,
+    );
+  }
+  expect(seen.size === 250, `paging showed ${seen.size} distinct customers of 250`);
+  const names = await page.locator('td[data-label="Name"]').allInnerTexts();
+  expect(names.length > 0, "the last page has rows");
+  await check("last-page");
+});
+
+await scenario("tenancy", async ({ page, check }) => {
+  await signIn(page, salonKey);
+  const response = await page.goto(`${base}/console/customers?account_id=${bakery}`);
+  expect(response.status() === 404, `another account's list is the API's 404, not ${response.status()}`);
+  expect((await page.getByRole("alert").innerText()).includes("account not found"), "said in words");
+  expect(!(await page.content()).includes("Bread Baker"), "nothing of the other account");
+  await check("other-account");
+});
+
+await scenario("admin-picks-the-account", async ({ page, check }) => {
+  await signIn(page, adminKey);
+  await page.getByLabel("Account").selectOption({ label: "Regina Bakery" });
+  await page.waitForFunction(() => document.querySelector(".total")?.textContent.startsWith("1 customer"));
+  expect((await page.locator("tbody").innerText()).includes("Bread Baker"), "the picked account's customers");
+  await check("picker", { phone: true });
+});
+
+await scenario("csrf", async ({ page }) => {
+  await signIn(page, salonKey);
+  // A form posted without its token is refused, and the session stays.
+  await page.evaluate(() => document.querySelector('input[name="csrf"]').remove());
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForLoadState();
+  expect((await page.content()).includes("This form has expired"), "the refusal says why");
+  await page.goto(`${base}/console/customers`);
+  expect(page.url().startsWith(`${base}/console/customers`), "still signed in");
+});
+
+await browser.close();
+server.kill("SIGTERM");
+const failed = results.filter((r) => !r.ok);
+console.log(`console ${backend}: ${results.length - failed.length}/${results.length} scenarios passed; screenshots in ${path.relative(root, shots)}/`);
+process.exit(failed.length ? 1 : 0);
