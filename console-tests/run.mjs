@@ -244,6 +244,49 @@ await scenario("csrf", async ({ page }) => {
   expect(page.url().startsWith(`${base}/console/customers`), "still signed in");
 });
 
+await scenario("edit-while-another-edit-lands", async ({ page, check }) => {
+  await signIn(page, salonKey);
+  await page.getByRole("link", { name: "Ada Lovelace" }).first().click();
+  await page.waitForURL(/\/console\/customers\/CUSTOMER-/);
+  const id = page.url().split("/").pop();
+  await check("customer", { phone: true });
+  await page.getByLabel("Last name").fill("King");
+  // Meanwhile a product changes the city through the API.
+  await api("PATCH", `/v1/customers/${id}`, salonKey, { city: "Regina" });
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.waitForLoadState();
+  const alert = await page.getByRole("alert").innerText();
+  expect(alert.includes("Someone else changed this customer") && alert.includes("Regina"), `the change is shown: ${alert}`);
+  expect((await page.getByLabel("Last name").inputValue()) === "King", "the user's edit is kept in the form");
+  let stored = await api("GET", `/v1/customers/${id}`, salonKey);
+  expect(stored.last_name === "Lovelace" && stored.city === "Regina", "nothing was overwritten");
+  await check("concurrent-change");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.waitForURL(/saved=1/);
+  expect((await page.getByRole("status").innerText()).includes("Saved"), "saved");
+  stored = await api("GET", `/v1/customers/${id}`, salonKey);
+  expect(stored.last_name === "King" && stored.city === "Regina", `both changes stand: ${JSON.stringify(stored)}`);
+  // A bad value is refused next to its field, and nothing is stored.
+  await page.getByLabel("Email").fill("not an email");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.waitForLoadState();
+  const error = await page.locator("#email-error").innerText();
+  expect(error.length > 0, "the error is next to the field");
+  await check("field-error");
+});
+
+await scenario("delete", async ({ page }) => {
+  await signIn(page, salonKey);
+  await page.getByRole("link", { name: "Grace Lovelace" }).first().click();
+  await page.waitForURL(/\/console\/customers\/CUSTOMER-/);
+  const id = page.url().split("/").pop();
+  await page.getByRole("button", { name: "Delete this customer" }).click();
+  await page.waitForURL(`${base}/console/customers`);
+  expect((await totalText(page)).startsWith("249 customers"), `one fewer: ${await totalText(page)}`);
+  const gone = await fetch(`${base}/v1/customers/${id}`, { headers: { authorization: `Bearer ${salonKey}` } });
+  expect(gone.status === 404, "deleted for the API too");
+});
+
 await browser.close();
 server.kill("SIGTERM");
 const failed = results.filter((r) => !r.ok);

@@ -26,6 +26,7 @@ const SORTS: [(&str, &str); 6] = [
 ];
 
 pub struct Row {
+    id: String,
     name: String,
     email: String,
     phone: String,
@@ -64,7 +65,7 @@ struct Page<'a> {
     next_page: Option<String>,
 }
 
-fn text(record: &Value, field: &str) -> String {
+pub(super) fn text(record: &Value, field: &str) -> String {
     match &record[field] {
         Value::String(s) => s.clone(),
         Value::Array(items) => items
@@ -84,6 +85,7 @@ fn row(record: &Value) -> Row {
         .join(" ");
     let updated = text(record, "updated");
     Row {
+        id: text(record, "customer_id"),
         name: if name.is_empty() {
             "(no name)".into()
         } else {

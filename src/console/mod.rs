@@ -5,6 +5,7 @@
 //! validation and events are the very same code.
 
 mod assets;
+mod customer;
 mod customers;
 mod session;
 
@@ -32,6 +33,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/customers", get(customers::list))
+        .route(
+            "/console/customers/{id}",
+            get(customer::show).post(customer::update),
+        )
+        .route("/console/customers/{id}/delete", post(customer::remove))
         .route("/console/assets/{file}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
 }
