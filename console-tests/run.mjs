@@ -85,6 +85,15 @@ for (let i = 0; i < people.length; i += 125) {
   if (refused.length) throw new Error(`seeding refused: ${JSON.stringify(refused[0])}`);
 }
 await api("POST", "/v1/customers", adminKey, { account_id: bakery, first_name: "Bread", last_name: "Baker", email: "baker@example.com" });
+// Three duplicates for the queue: new records sharing an email with a customer.
+for (const [i, first] of [[10, "Adah"], [11, "Gracie"], [12, "Al"]]) {
+  const response = await fetch(`${base}/v1/customers`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${salonKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ first_name: first, last_name: "Dup", email: `person${i}@example.com` }),
+  });
+  if (response.status !== 409) throw new Error(`a duplicate create answered ${response.status}`);
+}
 
 // --- the harness ---------------------------------------------------------------------
 const browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
@@ -285,6 +294,37 @@ await scenario("delete", async ({ page }) => {
   expect((await totalText(page)).startsWith("249 customers"), `one fewer: ${await totalText(page)}`);
   const gone = await fetch(`${base}/v1/customers/${id}`, { headers: { authorization: `Bearer ${salonKey}` } });
   expect(gone.status === 404, "deleted for the API too");
+});
+
+await scenario("duplicates", async ({ page, check }) => {
+  await signIn(page, salonKey);
+  await page.getByRole("link", { name: "Duplicates" }).click();
+  await page.waitForURL(`${base}/console/duplicates`);
+  expect((await totalText(page)).startsWith("3 to review"), `the queue: ${await totalText(page)}`);
+  expect((await page.locator("tr.differs").count()) > 0, "the fields that differ are marked");
+  await check("queue", { phone: true });
+  // Merge, taking the new values: previewed (a dry run) before it is applied.
+  await page.getByRole("button", { name: "Preview merge, taking the new values" }).click();
+  await page.waitForLoadState();
+  expect((await page.locator("thead").innerText()).includes("After the merge"), "the preview");
+  let stored = await api("GET", "/v1/customers?q=person10%40example.com", salonKey);
+  expect(stored.customers[0].first_name === "Ada", "a preview changes nothing");
+  await check("preview");
+  await page.getByRole("button", { name: "Merge as previewed" }).click();
+  await page.waitForURL(/done=merged/);
+  expect((await page.getByRole("status").innerText()).includes("Merged"), "merged");
+  expect((await totalText(page)).startsWith("2 to review"), "on to the next one");
+  stored = await api("GET", "/v1/customers?q=person10%40example.com", salonKey);
+  expect(stored.customers[0].first_name === "Adah" && stored.customers[0].last_name === "Dup", `merged preferring the new values: ${JSON.stringify(stored.customers[0])}`);
+  // Keep, then discard.
+  await page.getByRole("button", { name: "Keep as a separate customer" }).click();
+  await page.waitForURL(/done=kept/);
+  expect((await totalText(page)).startsWith("1 to review"), "kept");
+  await page.getByRole("button", { name: "Discard the new record" }).click();
+  await page.waitForURL(/done=discarded/);
+  expect((await totalText(page)).startsWith("0 to review"), "discarded");
+  expect((await page.content()).includes("Nothing to review"), "the queue is empty");
+  await check("empty");
 });
 
 await browser.close();

@@ -3,9 +3,9 @@
 //! with what changed, and never overwritten), and delete. The same use cases as
 //! `PATCH`/`DELETE /v1/customers/{id}`.
 
-use super::customers::{describe, text};
+use super::customers::text;
+use super::render;
 use super::session::{checked_form, Signed};
-use super::{render, ASSET_VERSION};
 use crate::domain::CustomerId;
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -56,10 +56,7 @@ pub struct Field {
 #[derive(Template)]
 #[template(path = "console/customer.html")]
 struct CustomerPage<'a> {
-    asset_version: &'a str,
-    who: Option<String>,
-    csrf: String,
-    section: &'a str,
+    frame: super::Frame,
     customer_id: String,
     account_id: Option<String>,
     name: String,
@@ -77,10 +74,7 @@ struct CustomerPage<'a> {
 #[derive(Template)]
 #[template(path = "console/message.html")]
 struct Message<'a> {
-    asset_version: &'a str,
-    who: Option<String>,
-    csrf: String,
-    section: &'a str,
+    frame: super::Frame,
     heading: &'a str,
     text: String,
 }
@@ -89,10 +83,7 @@ fn message(session: &Session, status: StatusCode, heading: &str, text: String) -
     render(
         status,
         &Message {
-            asset_version: ASSET_VERSION,
-            who: Some(describe(&session.key.principal)),
-            csrf: session.csrf_token.clone(),
-            section: "customers",
+            frame: super::Frame::signed(session, "customers"),
             heading,
             text,
         },
@@ -160,10 +151,7 @@ fn page(
     render(
         status,
         &CustomerPage {
-            asset_version: ASSET_VERSION,
-            who: Some(describe(&session.key.principal)),
-            csrf: session.csrf_token.clone(),
-            section: "customers",
+            frame: super::Frame::signed(session, "customers"),
             customer_id: text(record, "customer_id"),
             account_id: record["account_id"].as_str().map(str::to_owned),
             name: if name.is_empty() {

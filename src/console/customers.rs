@@ -3,7 +3,7 @@
 //! count, same tenancy); a partner or admin picks the account first.
 
 use super::session::Signed;
-use super::{is_htmx, render, ASSET_VERSION};
+use super::{is_htmx, render};
 use crate::domain::tenancy::Principal;
 use crate::http::extract::parse_query;
 use crate::http::AppState;
@@ -48,10 +48,7 @@ struct Table {
 #[derive(Template)]
 #[template(path = "console/customers.html")]
 struct Page<'a> {
-    asset_version: &'a str,
-    who: Option<String>,
-    csrf: String,
-    section: &'a str,
+    frame: super::Frame,
     accounts: Vec<(String, String)>,
     account_id: String,
     q: String,
@@ -117,6 +114,38 @@ pub fn describe(who: &Principal) -> String {
     }
 }
 
+/// The accounts an admin or partner picks from (empty for other keys), with
+/// `account_id` defaulted to the first when the request names none. The account: the one
+/// asked for, else an account key's own, else (admin, partner) the first it reaches.
+pub(super) async fn account_choices(
+    state: &AppState,
+    who: &Principal,
+    params: &mut std::collections::HashMap<String, String>,
+) -> crate::error::ApiResult<Vec<(String, String)>> {
+    if !matches!(who, Principal::Admin | Principal::Partner(_)) {
+        return Ok(Vec::new());
+    }
+    let query = TenantQuery {
+        partner_id: None,
+        page_size: MAX_PAGE_SIZE,
+        cursor: None,
+    };
+    let accounts: Vec<(String, String)> = state
+        .hub
+        .list_accounts(who, query)
+        .await?
+        .items
+        .into_iter()
+        .map(|a| (a.account_id.to_string(), a.name.as_str().to_owned()))
+        .collect();
+    if !params.contains_key("account_id") {
+        if let Some((first, _)) = accounts.first() {
+            params.insert("account_id".into(), first.clone());
+        }
+    }
+    Ok(accounts)
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Signed(session): Signed,
@@ -128,31 +157,10 @@ pub async fn list(
         Ok(params) => params,
         Err(err) => return err.into_response(),
     };
-    // The account: the one asked for, else an account key's own, else (admin, partner)
-    // the first it reaches.
-    let mut accounts = Vec::new();
-    if matches!(who, Principal::Admin | Principal::Partner(_)) {
-        let query = TenantQuery {
-            partner_id: None,
-            page_size: MAX_PAGE_SIZE,
-            cursor: None,
-        };
-        match state.hub.list_accounts(who, query).await {
-            Ok(page) => {
-                accounts = page
-                    .items
-                    .into_iter()
-                    .map(|a| (a.account_id.to_string(), a.name.as_str().to_owned()))
-                    .collect();
-            }
-            Err(err) => return err.into_response(),
-        }
-        if !params.contains_key("account_id") {
-            if let Some((first, _)) = accounts.first() {
-                params.insert("account_id".into(), first.clone());
-            }
-        }
-    }
+    let accounts = match account_choices(&state, who, &mut params).await {
+        Ok(accounts) => accounts,
+        Err(err) => return err.into_response(),
+    };
     params
         .entry("page_size".into())
         .or_insert_with(|| PAGE_SIZE.into());
@@ -206,10 +214,7 @@ pub async fn list(
     render(
         status,
         &Page {
-            asset_version: ASSET_VERSION,
-            who: Some(describe(who)),
-            csrf: session.csrf_token.clone(),
-            section: "customers",
+            frame: super::Frame::signed(&session, "customers"),
             accounts,
             account_id,
             q,

@@ -7,6 +7,7 @@
 mod assets;
 mod customer;
 mod customers;
+mod duplicates;
 mod session;
 
 use crate::http::AppState;
@@ -38,6 +39,8 @@ pub fn router() -> Router<AppState> {
             get(customer::show).post(customer::update),
         )
         .route("/console/customers/{id}/delete", post(customer::remove))
+        .route("/console/duplicates", get(duplicates::show))
+        .route("/console/duplicates/{id}/{action}", post(duplicates::act))
         .route("/console/assets/{file}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
 }
@@ -62,6 +65,37 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// What the page frame (`base.html`) shows: the asset version, who is signed in, the
+/// session's CSRF token for the sign-out form, and the current section of the menu.
+pub struct Frame {
+    pub asset_version: &'static str,
+    pub who: Option<String>,
+    pub csrf: String,
+    pub section: &'static str,
+}
+
+impl Frame {
+    /// The frame of a signed-in page in `section`.
+    pub fn signed(session: &crate::service::sessions::Session, section: &'static str) -> Self {
+        Self {
+            asset_version: ASSET_VERSION,
+            who: Some(customers::describe(&session.key.principal)),
+            csrf: session.csrf_token.clone(),
+            section,
+        }
+    }
+
+    /// The frame of the sign-in page (nobody signed in yet).
+    pub fn signed_out() -> Self {
+        Self {
+            asset_version: ASSET_VERSION,
+            who: None,
+            csrf: String::new(),
+            section: "sign-in",
+        }
+    }
 }
 
 /// Whether htmx sent the request (it then swaps in a fragment, not a page).

@@ -1,7 +1,7 @@
 //! Signing in and out, the session extractor every page uses, and the CSRF check of
 //! every state-changing form.
 
-use super::{is_htmx, render, ASSET_VERSION};
+use super::{is_htmx, render};
 use crate::error::ApiError;
 use crate::http::extract::parse_query;
 use crate::http::AppState;
@@ -115,10 +115,7 @@ fn session_cookie(value: &str, max_age: i64, headers: &HeaderMap) -> HeaderValue
 #[derive(Template)]
 #[template(path = "console/sign_in.html")]
 struct SignInPage<'a> {
-    asset_version: &'a str,
-    who: Option<String>,
-    csrf: String,
-    section: &'a str,
+    frame: super::Frame,
     error: Option<&'a str>,
 }
 
@@ -126,10 +123,7 @@ fn sign_in_form(status: StatusCode, error: Option<&str>) -> Response {
     render(
         status,
         &SignInPage {
-            asset_version: ASSET_VERSION,
-            who: None,
-            csrf: String::new(),
-            section: "sign-in",
+            frame: super::Frame::signed_out(),
             error,
         },
     )
