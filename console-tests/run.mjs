@@ -327,6 +327,49 @@ await scenario("duplicates", async ({ page, check }) => {
   await check("empty");
 });
 
+await scenario("tenants-and-keys", async ({ page, check }) => {
+  await signIn(page, adminKey);
+  await page.getByRole("link", { name: "Tenants" }).click();
+  await page.waitForURL(`${base}/console/tenants`);
+  await check("tenants", { phone: true });
+  await page.getByLabel("New partner's name").fill("Lakeside Partners");
+  await page.getByRole("button", { name: "Create partner" }).click();
+  await page.waitForURL(/done=partner/);
+  await page.getByLabel("Partner", { exact: true }).selectOption({ label: "Lakeside Partners" });
+  await page.getByLabel("New account's name").fill("Lakeside Spa");
+  await page.getByLabel("Region (two letters)").fill("CA");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL(/done=account/);
+  // A bad value is refused in words, and nothing is stored.
+  await page.getByLabel("New account's name").fill("Broken");
+  await page.getByLabel("Region (two letters)").fill("ZZ");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForLoadState();
+  expect((await page.getByRole("alert").innerText()).includes("default_region"), "the refused field is named");
+  await page.goto(`${base}/console/tenants`);
+  expect(!(await page.content()).includes("Broken"), "nothing was stored");
+  await page.getByRole("link", { name: "Keys of Lakeside Spa" }).click();
+  await page.getByRole("button", { name: "Issue a key for Lakeside Spa" }).click();
+  await page.waitForLoadState();
+  const issued = await page.getByLabel("API key").inputValue();
+  expect(issued.startsWith("cl_"), "the new key is shown once");
+  await check("issued");
+  await page.getByRole("link", { name: "Keys of Lakeside Spa" }).click();
+  await page.waitForLoadState();
+  expect(!(await page.content()).includes(issued), "and only once");
+  // The new key signs in elsewhere; revoking it ends that session on its next request.
+  const other = await browser.newContext();
+  const spa = await other.newPage();
+  await signIn(spa, issued);
+  expect((await totalText(spa)).startsWith("0 customers"), "the new account is empty");
+  await page.getByRole("button", { name: /^Revoke KEY-/ }).click();
+  await page.waitForURL(/done=revoked/);
+  expect((await page.locator("tbody").last().innerText()).includes("Revoked"), "shown as revoked");
+  await spa.goto(`${base}/console/customers`);
+  expect(spa.url() === `${base}/console/sign-in`, `the revoked key's session ended: ${spa.url()}`);
+  await other.close();
+});
+
 await browser.close();
 server.kill("SIGTERM");
 const failed = results.filter((r) => !r.ok);

@@ -5,14 +5,13 @@
 
 use super::customers::text;
 use super::render;
-use super::session::{checked_form, Signed};
+use super::session::{Signed, SignedForm};
 use crate::domain::CustomerId;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::service::customers::CustomerRef;
 use crate::service::sessions::Session;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -265,14 +264,9 @@ fn changes(form: &HashMap<String, String>, now: &Value) -> Vec<(&'static str, St
 
 pub async fn update(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Response {
-    let form = match checked_form(&session, &body) {
-        Ok(form) => form,
-        Err(refusal) => return refusal,
-    };
     let Some(target) = target(&id) else {
         return refused(&session, ApiError::not_found("customer"));
     };
@@ -331,14 +325,9 @@ pub async fn update(
 
 pub async fn remove(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Response {
-    let form = match checked_form(&session, &body) {
-        Ok(form) => form,
-        Err(refusal) => return refusal,
-    };
     let Some(target) = target(&id) else {
         return refused(&session, ApiError::not_found("customer"));
     };

@@ -5,7 +5,7 @@
 
 use super::customers::{account_choices, text};
 use super::render;
-use super::session::{checked_form, Signed};
+use super::session::{Signed, SignedForm};
 use crate::domain::customer::Prefer;
 use crate::domain::CustomerId;
 use crate::error::ApiError;
@@ -15,7 +15,6 @@ use crate::service::customers::resolve::ConflictMerge;
 use crate::service::customers::{CustomerListParams, CustomerRef};
 use crate::service::sessions::Session;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -247,14 +246,9 @@ fn prefer_of(form: &HashMap<String, String>) -> Prefer {
 /// `discard`; then the queue again (the next record, or the preview).
 pub async fn act(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path((id, action)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Response {
-    let form = match checked_form(&session, &body) {
-        Ok(form) => form,
-        Err(refusal) => return refusal,
-    };
     let back: HashMap<String, String> = form
         .get("account_id")
         .filter(|a| !a.is_empty())

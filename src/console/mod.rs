@@ -9,6 +9,7 @@ mod customer;
 mod customers;
 mod duplicates;
 mod session;
+mod tenants;
 
 use crate::http::AppState;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -41,6 +42,13 @@ pub fn router() -> Router<AppState> {
         .route("/console/customers/{id}/delete", post(customer::remove))
         .route("/console/duplicates", get(duplicates::show))
         .route("/console/duplicates/{id}/{action}", post(duplicates::act))
+        .route("/console/tenants", get(tenants::show))
+        .route("/console/tenants/keys", post(tenants::issue))
+        .route(
+            "/console/tenants/keys/{key_id}/revoke",
+            post(tenants::revoke),
+        )
+        .route("/console/tenants/{what}", post(tenants::create))
         .route("/console/assets/{file}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
 }
@@ -74,6 +82,8 @@ pub struct Frame {
     pub who: Option<String>,
     pub csrf: String,
     pub section: &'static str,
+    /// Whether the menu offers the tenants page (admin and partners).
+    pub manages_tenants: bool,
 }
 
 impl Frame {
@@ -84,6 +94,11 @@ impl Frame {
             who: Some(customers::describe(&session.key.principal)),
             csrf: session.csrf_token.clone(),
             section,
+            manages_tenants: matches!(
+                session.key.principal,
+                crate::domain::tenancy::Principal::Admin
+                    | crate::domain::tenancy::Principal::Partner(_)
+            ),
         }
     }
 
@@ -94,6 +109,7 @@ impl Frame {
             who: None,
             csrf: String::new(),
             section: "sign-in",
+            manages_tenants: false,
         }
     }
 }

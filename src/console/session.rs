@@ -63,6 +63,25 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// A state-changing form of a signed-in page: the session and the form's fields, read and
+/// CSRF-checked by [`checked_form`]. Refused forms answer `403` in words.
+pub struct SignedForm(pub Session, pub HashMap<String, String>);
+
+impl axum::extract::FromRequest<AppState> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Signed(session) = Signed::from_request_parts(&mut parts, state).await?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = checked_form(&session, &body)?;
+        Ok(Self(session, form))
+    }
+}
+
 /// A state-changing form: its fields, read by the same strict decoder as query strings
 /// (so they obey `input::storable`), accepted only with the session's CSRF token.
 pub fn checked_form(session: &Session, body: &Bytes) -> Result<HashMap<String, String>, Response> {
@@ -164,13 +183,9 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
 
 pub async fn sign_out(
     State(state): State<AppState>,
-    Signed(session): Signed,
     headers: HeaderMap,
-    body: Bytes,
+    SignedForm(_, _): SignedForm,
 ) -> Response {
-    if let Err(refused) = checked_form(&session, &body) {
-        return refused;
-    }
     if let Some(id) = cookie(&headers, COOKIE) {
         if let Err(err) = state.hub.sign_out(&id).await {
             return err.into_response();

@@ -57,6 +57,7 @@ on_both_backends!(
     sessions_end_on_sign_out_revocation_and_expiry,
     forms_need_their_csrf_token,
     pages_show_only_what_the_key_may_see,
+    tenants_are_for_the_admin_and_partners_each_its_own,
 );
 
 async fn sign_in_opens_a_session_the_key_never_reaches_the_browser(backend: Backend) {
@@ -283,4 +284,52 @@ async fn pages_show_only_what_the_key_may_see(backend: Backend) {
     )
     .await;
     assert!(html.contains("<select id=\"account_id\"") && html.contains("Ada Lovelace"));
+}
+
+async fn tenants_are_for_the_admin_and_partners_each_its_own(backend: Backend) {
+    let hub = Hub::new(backend).await;
+    let base = &hub.app.base;
+    let other_partner = hub.app.create_partner().await;
+    let other_account = hub.app.create_account(&other_partner).await;
+
+    let (cookie, _) = sign_in(base, &hub.account_key, false).await;
+    assert_eq!(
+        page(base, "/console/tenants", &cookie).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let (_, partner_key) = hub.app.issue_key("partners", &hub.partner).await;
+    let (cookie, _) = sign_in(base, &partner_key, false).await;
+    let (status, html) = page(base, "/console/tenants", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&hub.account) && !html.contains(&other_account),
+        "its own accounts only"
+    );
+    assert!(!html.contains("Create partner"), "partners are the admin's");
+    // Naming another partner's account shows no keys of it.
+    let (_, html) = page(
+        base,
+        &format!("/console/tenants?account_id={other_account}"),
+        &cookie,
+    )
+    .await;
+    assert!(!html.contains("id=\"keys-title\""), "{html}");
+    // Issuing for another partner's account is refused like the API refuses it.
+    let csrf = csrf_of(&html);
+    let response = browser()
+        .post(format!("{base}/console/tenants/keys"))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("account_id", other_account.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("account not found") && !html.contains("cl_"),
+        "{html}"
+    );
 }

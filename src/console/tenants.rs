@@ -1,0 +1,292 @@
+//! Tenants (admin and partner): partners, accounts and their keys — create, issue a key
+//! (shown once, on the page that answers the issuing form), revoke. The same use cases as
+//! `/v1/partners`, `/v1/accounts` and the key endpoints, so a partner sees and changes only
+//! its own.
+
+use super::session::{Signed, SignedForm};
+use super::{render, Frame};
+use crate::domain::tenancy::Principal;
+use crate::domain::{AccountId, KeyId};
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::parse_query;
+use crate::http::AppState;
+use crate::input::parse_object;
+use crate::service::accounts::{TenantQuery, MAX_PAGE_SIZE};
+use crate::service::keys::KeyFilter;
+use crate::service::sessions::Session;
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+#[derive(Template)]
+#[template(path = "console/tenants.html")]
+struct TenantsPage {
+    frame: Frame,
+    is_admin: bool,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    /// (whose, the key): shown once.
+    issued: Option<(String, String)>,
+    partners: Vec<(String, String)>,
+    /// (id, name, region)
+    accounts: Vec<(String, String, String)>,
+    selected: Option<(String, String)>,
+    /// (key id, created, revoked)
+    keys: Vec<(String, String, Option<String>)>,
+}
+
+fn all() -> TenantQuery {
+    TenantQuery {
+        partner_id: None,
+        page_size: MAX_PAGE_SIZE,
+        cursor: None,
+    }
+}
+
+async fn page(
+    state: &AppState,
+    session: &Session,
+    selected: Option<String>,
+    notice: Option<&'static str>,
+    outcome: Result<Option<(String, String)>, ApiError>,
+) -> Response {
+    let who = &session.key.principal;
+    if !matches!(who, Principal::Admin | Principal::Partner(_)) {
+        let forbidden = ApiError::forbidden_because("only the admin and partners manage tenants");
+        return (StatusCode::FORBIDDEN, forbidden.detail).into_response();
+    }
+    let built: ApiResult<TenantsPage> = async {
+        let partners = match who {
+            Principal::Admin => state
+                .hub
+                .list_partners(who, all())
+                .await?
+                .items
+                .into_iter()
+                .map(|p| (p.partner_id.to_string(), p.name.as_str().to_owned()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let accounts: Vec<(String, String, String)> = state
+            .hub
+            .list_accounts(who, all())
+            .await?
+            .items
+            .into_iter()
+            .map(|a| {
+                let region = a.default_region.as_str().to_owned();
+                (a.account_id.to_string(), a.name.as_str().to_owned(), region)
+            })
+            .collect();
+        let selected = selected
+            .and_then(|id| accounts.iter().find(|a| a.0 == id))
+            .map(|a| (a.0.clone(), a.1.clone()));
+        let keys = match &selected {
+            Some((id, _)) => {
+                let filter = KeyFilter {
+                    account: AccountId::parse(id),
+                    ..KeyFilter::default()
+                };
+                state
+                    .hub
+                    .list_keys(who, filter)
+                    .await?
+                    .into_iter()
+                    .map(|k| {
+                        let revoked = k
+                            .revoked
+                            .map(|r| r.format("%Y-%m-%d %H:%M UTC").to_string());
+                        (
+                            k.key_id.to_string(),
+                            k.created.format("%Y-%m-%d %H:%M UTC").to_string(),
+                            revoked,
+                        )
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let (issued, error) = match outcome {
+            Ok(issued) => (issued, None),
+            Err(err) => (None, Some(err.detail)),
+        };
+        // Name the key's account as the page does.
+        let issued = issued.map(|(whose, key)| {
+            (
+                selected.as_ref().map_or(whose, |(_, name)| name.clone()),
+                key,
+            )
+        });
+        Ok(TenantsPage {
+            frame: Frame::signed(session, "tenants"),
+            is_admin: *who == Principal::Admin,
+            notice,
+            error,
+            issued,
+            partners,
+            accounts,
+            selected,
+            keys,
+        })
+    }
+    .await;
+    match built {
+        Ok(page) => {
+            let status = if page.error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            render(status, &page)
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Signed(session): Signed,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = match parse_query(query.as_deref().unwrap_or_default()) {
+        Ok(params) => params,
+        Err(err) => return err.into_response(),
+    };
+    let notice = match params.get("done").map(String::as_str) {
+        Some("partner") => Some("Partner created."),
+        Some("account") => Some("Account created."),
+        Some("revoked") => Some("Key revoked: it stopped working at once."),
+        _ => None,
+    };
+    page(
+        &state,
+        &session,
+        params.get("account_id").cloned(),
+        notice,
+        Ok(None),
+    )
+    .await
+}
+
+/// The form's fields as a JSON object, for the API's own input types (blank = absent).
+fn object_of(form: &HashMap<String, String>, fields: &[&str]) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter_map(|f| {
+            let value = form.get(*f)?.trim();
+            (!value.is_empty()).then(|| (f.to_string(), Value::String(value.to_owned())))
+        })
+        .collect()
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(what): Path<String>,
+    SignedForm(session, form): SignedForm,
+) -> Response {
+    let who = &session.key.principal;
+    let done = match what.as_str() {
+        "partners" => match parse_object(object_of(&form, &["name"])) {
+            Ok(input) => state
+                .hub
+                .create_partner(who, input)
+                .await
+                .map(|_| "partner"),
+            Err(err) => Err(err),
+        },
+        "accounts" => {
+            match parse_object(object_of(&form, &["partner_id", "name", "default_region"])) {
+                Ok(input) => state
+                    .hub
+                    .create_account(who, input)
+                    .await
+                    .map(|_| "account"),
+                Err(err) => Err(err),
+            }
+        }
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match done {
+        Ok(done) => Redirect::to(&format!("/console/tenants?done={done}")).into_response(),
+        Err(err) if err.status.is_client_error() => {
+            // Name the bad fields in words.
+            let fields: Vec<String> = err
+                .extensions
+                .get("errors")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| {
+                    Some(format!(
+                        "{}: {}",
+                        e["field"].as_str()?,
+                        e["message"].as_str()?
+                    ))
+                })
+                .collect();
+            let detail = if fields.is_empty() {
+                err.detail.clone()
+            } else {
+                fields.join("; ")
+            };
+            let shown = ApiError::new(err.status, err.code, err.title, detail);
+            page(&state, &session, None, None, Err(shown)).await
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Issues a key for the account named by the form; the answer shows it, once.
+pub async fn issue(
+    State(state): State<AppState>,
+    SignedForm(session, form): SignedForm,
+) -> Response {
+    let account = form.get("account_id").cloned().unwrap_or_default();
+    let Some(subject) = AccountId::parse(&account) else {
+        return page(
+            &state,
+            &session,
+            None,
+            None,
+            Err(ApiError::not_found("account")),
+        )
+        .await;
+    };
+    let issued = state
+        .hub
+        .issue_key(&session.key.principal, Principal::Account(subject))
+        .await
+        .map(|key| Some((format!("account {account}"), key.api_key)));
+    page(&state, &session, Some(account), None, issued).await
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+    SignedForm(session, form): SignedForm,
+) -> Response {
+    let account = form.get("account_id").cloned().unwrap_or_default();
+    let Some(key) = KeyId::parse(&key_id) else {
+        return page(
+            &state,
+            &session,
+            Some(account),
+            None,
+            Err(ApiError::not_found("key")),
+        )
+        .await;
+    };
+    match state.hub.revoke_key(&session.key.principal, &key).await {
+        Ok(()) => Redirect::to(&format!(
+            "/console/tenants?done=revoked&account_id={account}"
+        ))
+        .into_response(),
+        Err(err) if err.status.is_client_error() => {
+            page(&state, &session, Some(account), None, Err(err)).await
+        }
+        Err(err) => err.into_response(),
+    }
+}
