@@ -16,6 +16,7 @@ import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 
 const require = createRequire(import.meta.url);
 const [binary, databaseUrl, backend] = process.argv.slice(2);
@@ -37,6 +38,7 @@ Object.assign(env, {
   CUSTOMER_LIST_ADMIN_KEY: adminKey,
   CUSTOMER_LIST_LISTEN: "127.0.0.1:0",
   CUSTOMER_LIST_RATE_LIMIT: "100000",
+  CUSTOMER_LIST_WEBHOOK_ALLOWED_CIDRS: "127.0.0.1/32",
   RUST_LOG: "warn",
 });
 const server = spawn(binary, ["serve"], { env, stdio: ["ignore", "ignore", "pipe"] });
@@ -65,11 +67,23 @@ async function api(method, route, key, body) {
   return text ? JSON.parse(text) : null;
 }
 
+// A product's webhook receiver that is down: every delivery fails with 503.
+const receiver = http.createServer((req, res) => {
+  req.resume();
+  req.on("end", () => {
+    res.writeHead(503, { "content-type": "text/plain" });
+    res.end("down for maintenance");
+  });
+});
+await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+const hookUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
+
 // --- the data: two accounts of one partner, 250 customers in the first -------------
 const partner = (await api("POST", "/v1/partners", adminKey, { name: "Prairie Resellers" })).partner_id;
 const salon = (await api("POST", "/v1/accounts", adminKey, { partner_id: partner, name: "Saskatoon Salon", default_region: "CA" })).account_id;
 const bakery = (await api("POST", "/v1/accounts", adminKey, { partner_id: partner, name: "Regina Bakery", default_region: "CA" })).account_id;
 const salonKey = (await api("POST", `/v1/accounts/${salon}/keys`, adminKey, {})).api_key;
+const booking = await api("POST", "/v1/products", adminKey, { name: "Booking app", partner_id: partner, webhook_url: hookUrl });
 const firsts = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Niklaus"];
 const lasts = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton", "Wirth"];
 const people = Array.from({ length: 250 }, (_, i) => ({
@@ -370,7 +384,46 @@ await scenario("tenants-and-keys", async ({ page, check }) => {
   await other.close();
 });
 
+await scenario("products-and-deliveries", async ({ page, check }) => {
+  await signIn(page, adminKey);
+  await page.getByRole("link", { name: "Products" }).click();
+  await page.waitForURL(/\/console\/products/);
+  expect((await page.content()).includes("No product is activated"), "none yet");
+  await page.getByLabel("Product", { exact: true }).selectOption({ label: "Booking app" });
+  await page.getByLabel("Sync").selectOption("two_way");
+  await page.getByRole("button", { name: "Activate" }).click();
+  await page.waitForURL(/done=activated/);
+  expect((await page.locator("tbody").innerText()).includes("two_way"), "activated two-way");
+  await check("products", { phone: true });
+  // A change now goes to the product, whose receiver answers 503.
+  await api("POST", "/v1/customers", salonKey, { first_name: "Hedy", last_name: "Lamarr", email: "hedy@example.com" });
+  await page.getByRole("link", { name: "Booking app" }).click();
+  await page.waitForURL(/\/console\/products\/MP-/);
+  for (let i = 0; i < 50 && !(await page.content()).includes("HTTP 503"); i += 1) {
+    await page.waitForTimeout(100);
+    await page.reload();
+  }
+  expect((await page.content()).includes("HTTP 503"), "the failed attempt and its answer are shown");
+  await page.locator("details summary").first().click();
+  expect((await page.locator("details").first().innerText()).includes("down for maintenance"), "the receiver's answer");
+  await check("deliveries", { phone: true });
+  await page.getByRole("button", { name: /^Retry customer\.created/ }).first().click();
+  await page.waitForLoadState();
+  const said = await page.locator(".notice, .error").first().innerText();
+  expect(said.includes("due now") || said.includes("in flight") || said.includes("newer"), `retry answered: ${said}`);
+  await page.getByRole("button", { name: "Rotate the signing secret" }).click();
+  await page.waitForLoadState();
+  const secret = await page.getByLabel("Signing secret", { exact: true }).inputValue();
+  expect(secret.startsWith("whsec_"), "the new secret is shown once");
+  await check("rotated");
+  await page.getByRole("link", { name: "← Products" }).click();
+  await page.getByRole("button", { name: "Deactivate Booking app" }).click();
+  await page.waitForURL(/done=deactivated/);
+  expect((await page.content()).includes("No product is activated"), "deactivated");
+});
+
 await browser.close();
+receiver.close();
 server.kill("SIGTERM");
 const failed = results.filter((r) => !r.ok);
 console.log(`console ${backend}: ${results.length - failed.length}/${results.length} scenarios passed; screenshots in ${path.relative(root, shots)}/`);

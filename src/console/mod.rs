@@ -8,6 +8,7 @@ mod assets;
 mod customer;
 mod customers;
 mod duplicates;
+mod products;
 mod session;
 mod tenants;
 
@@ -42,6 +43,20 @@ pub fn router() -> Router<AppState> {
         .route("/console/customers/{id}/delete", post(customer::remove))
         .route("/console/duplicates", get(duplicates::show))
         .route("/console/duplicates/{id}/{action}", post(duplicates::act))
+        .route("/console/products", get(products::list))
+        .route("/console/activations", post(products::activate_new))
+        .route("/console/products/{id}", get(products::show))
+        .route("/console/products/{id}/activation", post(products::change))
+        .route(
+            "/console/products/{id}/deactivate",
+            post(products::deactivate),
+        )
+        .route("/console/products/{id}/enable", post(products::enable))
+        .route("/console/products/{id}/rotate", post(products::rotate))
+        .route(
+            "/console/products/{id}/retry/{delivery}",
+            post(products::retry),
+        )
         .route("/console/tenants", get(tenants::show))
         .route("/console/tenants/keys", post(tenants::issue))
         .route(
@@ -84,6 +99,8 @@ pub struct Frame {
     pub section: &'static str,
     /// Whether the menu offers the tenants page (admin and partners).
     pub manages_tenants: bool,
+    /// Whether the menu offers products (admin, partners, and a product for itself).
+    pub shows_products: bool,
 }
 
 impl Frame {
@@ -99,6 +116,10 @@ impl Frame {
                 crate::domain::tenancy::Principal::Admin
                     | crate::domain::tenancy::Principal::Partner(_)
             ),
+            shows_products: !matches!(
+                session.key.principal,
+                crate::domain::tenancy::Principal::Account(_)
+            ),
         }
     }
 
@@ -110,6 +131,7 @@ impl Frame {
             csrf: String::new(),
             section: "sign-in",
             manages_tenants: false,
+            shows_products: false,
         }
     }
 }
