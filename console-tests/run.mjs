@@ -406,6 +406,10 @@ await scenario("products-and-deliveries", async ({ page, check }) => {
   expect((await page.content()).includes("HTTP 503"), "the failed attempt and its answer are shown");
   await page.locator("details summary").first().click();
   expect((await page.locator("details").first().innerText()).includes("down for maintenance"), "the receiver's answer");
+  await page.reload();
+  expect((await page.locator("figure.chart svg rect.failed").count()) === 24, "the chart has an hour a column");
+  const failedNow = await page.locator("figure.chart svg rect.failed").last().getAttribute("height");
+  expect(Number(failedNow) > 0, `the failed attempt is in the last hour's column (${failedNow})`);
   await check("deliveries", { phone: true });
   await page.getByRole("button", { name: /^Retry customer\.created/ }).first().click();
   await page.waitForLoadState();

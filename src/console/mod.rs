@@ -5,6 +5,7 @@
 //! validation and events are the very same code.
 
 mod assets;
+mod chart;
 mod customer;
 mod customers;
 mod duplicates;

@@ -69,6 +69,8 @@ struct ProductPage {
     statuses: Vec<String>,
     status: String,
     deliveries: Vec<DeliveryRow>,
+    chart: String,
+    hours: Vec<super::chart::HourRow>,
 }
 
 fn when(t: &crate::domain::time::Timestamp) -> String {
@@ -281,6 +283,8 @@ async fn product_page(
             .contains(&status.as_str())
             .then_some(status.clone())
             .filter(|s| !s.is_empty());
+        let stored_hours = state.hub.delivery_hours(who, &product_id).await?;
+        let hours = super::chart::hours(crate::domain::time::now(), &stored_hours);
         let (deliveries, _) = state
             .hub
             .deliveries(who, &product_id, filter, None, None, 50)
@@ -303,6 +307,8 @@ async fn product_page(
                 webhook_status: product.webhook_status.as_str().to_owned(),
                 disabled_reason: product.webhook_disabled_reason.clone(),
                 statuses: STATUSES.iter().map(|s| s.to_string()).collect(),
+                chart: super::chart::svg(&hours),
+                hours,
                 status,
                 deliveries: deliveries
                     .into_iter()

@@ -153,6 +153,17 @@ impl Hub {
             .ok_or_else(|| ApiError::not_found("delivery"))
     }
 
+    /// A product's delivery attempts of the last 24 hours, by hour (the console's chart).
+    pub async fn delivery_hours(
+        &self,
+        who: &Principal,
+        product: &ProductId,
+    ) -> ApiResult<Vec<crate::storage::DeliveryHour>> {
+        self.managed_product(who, product).await?;
+        let since = time::now() - chrono::Duration::hours(24);
+        Ok(self.store.delivery_hours(product, since).await?)
+    }
+
     /// `POST /v1/products/{id}/webhook/enable`.
     pub async fn enable_webhook(&self, who: &Principal, id: &ProductId) -> ApiResult<Product> {
         self.managed_product(who, id).await?;

@@ -83,6 +83,9 @@ pub trait Dialect: Database {
         claimed: &'q [String],
     );
 
+    /// The UTC hour of a timestamp column as text, `YYYY-MM-DDTHH` (for grouping by hour).
+    fn hour_of(column: &str) -> String;
+
     /// ` AND <column> contains <value>` for a JSON array of strings.
     fn push_json_array_contains<'q>(sql: &mut Sql<'q, Self>, column: &str, value: &'q str);
 

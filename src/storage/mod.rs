@@ -211,6 +211,13 @@ pub trait DeliveryStore: Send + Sync {
     ) -> StoreResult<()>;
     /// (pending deliveries, disabled webhooks), for metrics.
     async fn delivery_stats(&self) -> StoreResult<(i64, i64)>;
+    /// A product's delivery attempts since `since`, by hour (attempts of deliveries made
+    /// up to a day before `since`: the retry schedule ends well within that).
+    async fn delivery_hours(
+        &self,
+        product: &ProductId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<DeliveryHour>>;
 }
 
 /// Stored responses of requests sent with an `Idempotency-Key`.

@@ -312,3 +312,15 @@ pub struct StoredSession {
     pub csrf_token: String,
     pub expires: Timestamp,
 }
+
+/// One hour of a product's delivery attempts: how many were answered 2xx and how many
+/// not, and their latencies.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct DeliveryHour {
+    /// `YYYY-MM-DDTHH`, UTC.
+    pub hour: String,
+    pub delivered: i64,
+    pub failed: i64,
+    pub latency_sum_ms: i64,
+    pub latency_max_ms: i64,
+}

@@ -92,6 +92,10 @@ impl Dialect for Postgres {
     }
 
     /// `@>`, served by the column's GIN index.
+    fn hour_of(column: &str) -> String {
+        format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')")
+    }
+
     fn push_json_array_contains<'q>(sql: &mut Sql<'q, Self>, column: &str, value: &'q str) {
         sql.push(&format!(" AND {column} @> "))
             .push_bind(sqlx::types::Json(serde_json::json!([value])));

@@ -79,6 +79,11 @@ impl Dialect for Sqlite {
     }
 
     /// `column` holds a JSON array of strings, as text.
+    /// Timestamps are fixed-width RFC 3339 text: the hour is its first 13 characters.
+    fn hour_of(column: &str) -> String {
+        format!("substr({column}, 1, 13)")
+    }
+
     fn push_json_array_contains<'q>(sql: &mut Sql<'q, Self>, column: &str, value: &'q str) {
         sql.push(&format!(
             " AND EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = "

@@ -7,8 +7,8 @@ use crate::domain::{CustomerId, ProductId};
 use crate::storage::dialect::{Dialect, Sql, Tx};
 use crate::storage::time::DbTime;
 use crate::storage::{
-    AttemptRecord, AttemptResult, AttemptView, ClaimedDelivery, DeliveryQuery, DeliveryStore,
-    DeliveryView, StoreResult,
+    AttemptRecord, AttemptResult, AttemptView, ClaimedDelivery, DeliveryHour, DeliveryQuery,
+    DeliveryStore, DeliveryView, StoreResult,
 };
 use async_trait::async_trait;
 use sqlx::types::Json;
@@ -299,6 +299,32 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         .execute(&mut *self.write().await?)
         .await?;
         Ok(())
+    }
+
+    async fn delivery_hours(
+        &self,
+        product: &ProductId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<DeliveryHour>> {
+        // The product's deliveries of the window (and a day before it) by the
+        // (product_id, created, delivery_id) index, then their attempts by primary key.
+        let ok = "a.response_code BETWEEN 200 AND 299";
+        let hour = DB::hour_of("a.attempted_at");
+        Ok(Sql::<DB>::new(format!(
+            "SELECT {hour} AS hour, \
+               CAST(SUM(CASE WHEN {ok} THEN 1 ELSE 0 END) AS BIGINT) AS delivered, \
+               CAST(SUM(CASE WHEN {ok} THEN 0 ELSE 1 END) AS BIGINT) AS failed, \
+               CAST(SUM(a.latency_ms) AS BIGINT) AS latency_sum_ms, \
+               CAST(MAX(a.latency_ms) AS BIGINT) AS latency_max_ms \
+             FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.delivery_id \
+             WHERE d.product_id = $1 AND d.created >= $2 AND a.attempted_at >= $3 \
+             GROUP BY 1 ORDER BY 1"
+        ))
+        .bind(product.as_str())
+        .bind(DbTime(since - chrono::Duration::days(1)))
+        .bind(DbTime(since))
+        .fetch_all(&mut *self.read().await?)
+        .await?)
     }
 
     async fn delivery_stats(&self) -> StoreResult<(i64, i64)> {
