@@ -298,6 +298,32 @@ await scenario("edit-while-another-edit-lands", async ({ page, check }) => {
   await check("field-error");
 });
 
+await scenario("merge-two-customers", async ({ page, check }) => {
+  await signIn(page, salonKey);
+  await page.getByRole("link", { name: "Alan Lovelace" }).first().click();
+  await page.waitForURL(/\/console\/customers\/CUSTOMER-/);
+  const survivor = page.url().split("/").pop();
+  await page.getByRole("link", { name: "Merge another customer into this one" }).click();
+  await page.getByLabel("Find the other customer").fill("person3@example.com");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByRole("link", { name: "Preview merging Edsger Lovelace" }).click();
+  await page.waitForURL(/from=CUSTOMER-/);
+  const absorbed = new URL(page.url()).searchParams.get("from");
+  const preview = await page.locator("table.compare").innerText();
+  expect(preview.includes("person2@example.com, person3@example.com"), `the emails are united in the preview: ${preview}`);
+  let stored = await api("GET", `/v1/customers/${absorbed}`, salonKey);
+  expect(stored.customer_id === absorbed, "a preview changes nothing");
+  await check("preview", { phone: true });
+  await page.getByRole("button", { name: "Merge" }).click();
+  await page.waitForURL(/merged=1/);
+  expect((await page.getByRole("status").innerText()).includes("Merged"), "merged");
+  const gone = await fetch(`${base}/v1/customers/${absorbed}`, { headers: { authorization: `Bearer ${salonKey}` } });
+  const problem = await gone.json();
+  expect(gone.status === 404 && problem.merged_into === survivor, `the absorbed id answers merged_into: ${JSON.stringify(problem)}`);
+  stored = await api("GET", `/v1/customers/${survivor}`, salonKey);
+  expect(stored.email.includes("person3@example.com"), "the survivor holds both emails");
+});
+
 await scenario("delete", async ({ page }) => {
   await signIn(page, salonKey);
   await page.getByRole("link", { name: "Grace Lovelace" }).first().click();
@@ -305,7 +331,7 @@ await scenario("delete", async ({ page }) => {
   const id = page.url().split("/").pop();
   await page.getByRole("button", { name: "Delete this customer" }).click();
   await page.waitForURL(`${base}/console/customers`);
-  expect((await totalText(page)).startsWith("249 customers"), `one fewer: ${await totalText(page)}`);
+  expect((await totalText(page)).startsWith("248 customers"), `one fewer (after one merge): ${await totalText(page)}`);
   const gone = await fetch(`${base}/v1/customers/${id}`, { headers: { authorization: `Bearer ${salonKey}` } });
   expect(gone.status === 404, "deleted for the API too");
 });

@@ -117,11 +117,6 @@ fn page(
     notice: Option<&'static str>,
     status: StatusCode,
 ) -> Response {
-    let name = [text(record, "first_name"), text(record, "last_name")]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
     let consent = text(record, "permission_to_contact");
     let consented = match values {
         Some(values) => values.contains_key("permission_to_contact"),
@@ -153,11 +148,7 @@ fn page(
             frame: super::Frame::signed(session, "customers"),
             customer_id: text(record, "customer_id"),
             account_id: record["account_id"].as_str().map(str::to_owned),
-            name: if name.is_empty() {
-                "(no name)".into()
-            } else {
-                name
-            },
+            name: super::customers::display_name(record),
             notice,
             changed,
             consent: if consent == NO_CONSENT {
@@ -190,7 +181,11 @@ pub async fn show(
         .await
     {
         Ok(stored) => {
-            let notice = (query.as_deref() == Some("saved=1")).then_some("Saved.");
+            let notice = match query.as_deref() {
+                Some("saved=1") => Some("Saved."),
+                Some("merged=1") => Some("Merged: the other customer is now part of this one."),
+                _ => None,
+            };
             page(
                 &session,
                 &stored.record(),

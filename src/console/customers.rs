@@ -74,20 +74,25 @@ pub(super) fn text(record: &Value, field: &str) -> String {
     }
 }
 
-fn row(record: &Value) -> Row {
+/// A customer's name as pages show it: first and last, or "(no name)".
+pub(super) fn display_name(record: &Value) -> String {
     let name = [text(record, "first_name"), text(record, "last_name")]
         .into_iter()
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
+    if name.is_empty() {
+        "(no name)".into()
+    } else {
+        name
+    }
+}
+
+fn row(record: &Value) -> Row {
     let updated = text(record, "updated");
     Row {
         id: text(record, "customer_id"),
-        name: if name.is_empty() {
-            "(no name)".into()
-        } else {
-            name
-        },
+        name: display_name(record),
         email: text(record, "email"),
         phone: text(record, "phone"),
         tags: text(record, "tags"),

@@ -3,6 +3,7 @@
 //! side, previewed first as a dry run), keep, discard; then the next one. The same use
 //! cases as `/v1/conflicts`.
 
+use super::compare::CompareRow;
 use super::customers::{account_choices, text};
 use super::render;
 use super::session::{Signed, SignedForm};
@@ -20,26 +21,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 use std::collections::HashMap;
-
-const COMPARED: [(&str, &str); 9] = [
-    ("first_name", "First name"),
-    ("last_name", "Last name"),
-    ("email", "Email"),
-    ("phone", "Phone"),
-    ("address", "Address"),
-    ("city", "City"),
-    ("state", "State or province"),
-    ("country", "Country"),
-    ("tags", "Tags"),
-];
-
-pub struct CompareRow {
-    label: &'static str,
-    existing: String,
-    incoming: String,
-    merged: String,
-    differs: bool,
-}
 
 pub struct Pair {
     conflict_id: String,
@@ -61,14 +42,6 @@ struct Queue<'a> {
     error: Option<String>,
     pair: Option<Pair>,
     next: Option<String>,
-}
-
-fn shown(v: String) -> String {
-    if v.is_empty() {
-        "—".into()
-    } else {
-        v
-    }
 }
 
 /// The queue page: the first pending record (after `cursor`), or nothing left; with a
@@ -175,19 +148,7 @@ async fn pair_of(
         .filter_map(|m| m["field"].as_str())
         .collect::<Vec<_>>()
         .join(" and ");
-    let rows = COMPARED
-        .iter()
-        .map(|(field, label)| {
-            let (a, b) = (text(&existing, field), text(record, field));
-            CompareRow {
-                label,
-                differs: a != b,
-                merged: shown(merged.as_ref().map(|m| text(m, field)).unwrap_or_default()),
-                existing: shown(a),
-                incoming: shown(b),
-            }
-        })
-        .collect();
+    let rows = super::compare::rows(&existing, record, merged.as_ref());
     let mut actions = match (&merged, &preview) {
         (Some(_), Some((_, Prefer::Existing))) => {
             vec![("merge", "Merge as previewed", Some("existing"))]

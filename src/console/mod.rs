@@ -6,9 +6,11 @@
 
 mod assets;
 mod chart;
+mod compare;
 mod customer;
 mod customers;
 mod duplicates;
+mod merge;
 mod products;
 mod session;
 mod tenants;
@@ -42,6 +44,10 @@ pub fn router() -> Router<AppState> {
             get(customer::show).post(customer::update),
         )
         .route("/console/customers/{id}/delete", post(customer::remove))
+        .route(
+            "/console/customers/{id}/merge",
+            get(merge::show).post(merge::merge),
+        )
         .route("/console/duplicates", get(duplicates::show))
         .route("/console/duplicates/{id}/{action}", post(duplicates::act))
         .route("/console/products", get(products::list))
