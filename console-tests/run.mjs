@@ -209,6 +209,7 @@ await scenario("sign-in", async ({ page, check }) => {
 await scenario("customers", async ({ page, check }) => {
   await signIn(page, salonKey);
   expect((await totalText(page)).startsWith("250 customers"), `the total: ${await totalText(page)}`);
+  expect((await page.locator(".who").innerText()).includes("Saskatoon Salon (account)"), "the header names the account");
   expect((await page.locator("tbody tr").count()) === 25, "a page of 25");
   await check("list", { phone: true });
   // Search (q), through htmx: the table alone is swapped.

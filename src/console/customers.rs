@@ -109,16 +109,6 @@ fn link(params: &[(&str, &str)]) -> String {
     format!("/console/customers?{query}")
 }
 
-/// Who is signed in, in words.
-pub fn describe(who: &Principal) -> String {
-    match who {
-        Principal::Admin => "the admin".into(),
-        Principal::Partner(id) => format!("partner {id}"),
-        Principal::Account(id) => format!("account {id}"),
-        Principal::Product(id) => format!("product {id}"),
-    }
-}
-
 /// The accounts an admin or partner picks from (empty for other keys), with
 /// `account_id` defaulted to the first when the request names none. The account: the one
 /// asked for, else an account key's own, else (admin, partner) the first it reaches.

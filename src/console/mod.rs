@@ -115,7 +115,7 @@ impl Frame {
     pub fn signed(session: &crate::service::sessions::Session, section: &'static str) -> Self {
         Self {
             asset_version: ASSET_VERSION,
-            who: Some(customers::describe(&session.key.principal)),
+            who: Some(session.signed_in_as.clone()),
             csrf: session.csrf_token.clone(),
             section,
             manages_tenants: matches!(

@@ -4,7 +4,7 @@
 
 use super::Hub;
 use crate::domain::credentials::{digest, hash_api_key, random_token};
-use crate::domain::tenancy::ApiKey;
+use crate::domain::tenancy::{ApiKey, Principal};
 use crate::domain::time::{self, Timestamp};
 use crate::error::ApiResult;
 use crate::storage::NewSession;
@@ -19,10 +19,12 @@ pub struct OpenedSession {
     pub expires: Timestamp,
 }
 
-/// A live session: the key it acts as, and its CSRF token.
+/// A live session: the key it acts as, whom that is in words, and its CSRF token.
 #[derive(Clone, Debug)]
 pub struct Session {
     pub key: ApiKey,
+    /// "Saskatoon Salon (account)", "the admin", …: what the console's header says.
+    pub signed_in_as: String,
     pub csrf_token: String,
     pub expires: Timestamp,
 }
@@ -56,12 +58,51 @@ impl Hub {
 
     /// The live session a cookie names, if any: not ended, its key not revoked.
     pub async fn session(&self, id: &str) -> ApiResult<Option<Session>> {
-        let found = self.store.find_session(&digest(id), time::now()).await?;
-        Ok(found.map(|s| Session {
-            key: s.key,
-            csrf_token: s.csrf_token,
-            expires: s.expires,
+        let Some(found) = self.store.find_session(&digest(id), time::now()).await? else {
+            return Ok(None);
+        };
+        let signed_in_as = self.signed_in_as(&found.key.principal).await?;
+        Ok(Some(Session {
+            key: found.key,
+            signed_in_as,
+            csrf_token: found.csrf_token,
+            expires: found.expires,
         }))
+    }
+
+    /// Whom a key acts for, by name.
+    async fn signed_in_as(&self, who: &Principal) -> ApiResult<String> {
+        let named = |name: Option<String>, kind: &str, id: &str| match name {
+            Some(name) => format!("{name} ({kind})"),
+            None => format!("{kind} {id}"),
+        };
+        Ok(match who {
+            Principal::Admin => "the admin".to_owned(),
+            Principal::Partner(id) => {
+                let name = self
+                    .store
+                    .get_partner(id)
+                    .await?
+                    .map(|p| p.name.as_str().to_owned());
+                named(name, "partner", id.as_str())
+            }
+            Principal::Account(id) => {
+                let name = self
+                    .store
+                    .get_account(id)
+                    .await?
+                    .map(|a| a.name.as_str().to_owned());
+                named(name, "account", id.as_str())
+            }
+            Principal::Product(id) => {
+                let name = self
+                    .store
+                    .get_product(id)
+                    .await?
+                    .map(|p| p.name.as_str().to_owned());
+                named(name, "product", id.as_str())
+            }
+        })
     }
 
     pub async fn sign_out(&self, id: &str) -> ApiResult<()> {
