@@ -67,6 +67,8 @@ struct CustomerPage<'a> {
     created: String,
     updated: String,
     origins: String,
+    /// (product name, its id for the customer)
+    vendor_ids: Vec<(String, String)>,
     fields: Vec<Field>,
 }
 
@@ -111,6 +113,7 @@ fn target(raw: &str) -> Option<CustomerRef> {
 fn page(
     session: &Session,
     record: &Value,
+    vendor_ids: Vec<crate::storage::VendorIdOf>,
     values: Option<&HashMap<String, String>>,
     errors: &HashMap<String, String>,
     changed: Vec<(&'static str, String, String)>,
@@ -160,7 +163,24 @@ fn page(
             version: record["version"].as_i64().unwrap_or_default(),
             created: text(record, "created"),
             updated: text(record, "updated"),
-            origins: text(record, "origins"),
+            // Origins by product name where the page knows it.
+            origins: record["origins"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|id| {
+                    vendor_ids
+                        .iter()
+                        .find(|v| v.product_id == id)
+                        .map_or_else(|| id.to_owned(), |v| v.product_name.clone())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            vendor_ids: vendor_ids
+                .iter()
+                .map(|v| (v.product_name.clone(), v.vendor_customer_id.clone()))
+                .collect(),
             fields,
         },
     )
@@ -186,9 +206,18 @@ pub async fn show(
                 Some("merged=1") => Some("Merged: the other customer is now part of this one."),
                 _ => None,
             };
+            let vendor_ids = match state
+                .hub
+                .vendor_ids_of(&session.key.principal, &target)
+                .await
+            {
+                Ok(ids) => ids,
+                Err(err) => return refused(&session, err),
+            };
             page(
                 &session,
                 &stored.record(),
+                vendor_ids,
                 None,
                 &HashMap::new(),
                 Vec::new(),
@@ -286,6 +315,11 @@ pub async fn update(
         Err(err) if err.status == StatusCode::PRECONDITION_FAILED => page(
             &session,
             &current,
+            state
+                .hub
+                .vendor_ids_of(who, &target)
+                .await
+                .unwrap_or_default(),
             Some(&form),
             &HashMap::new(),
             changes(&form, &current),
@@ -307,6 +341,11 @@ pub async fn update(
             page(
                 &session,
                 &current,
+                state
+                    .hub
+                    .vendor_ids_of(who, &target)
+                    .await
+                    .unwrap_or_default(),
                 Some(&form),
                 &errors,
                 Vec::new(),

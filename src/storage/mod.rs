@@ -88,6 +88,8 @@ pub trait CustomerStore: Send + Sync {
         id: &CustomerId,
         viewer: Option<&ProductId>,
     ) -> StoreResult<Option<StoredCustomer>>;
+    /// Every product's own id for a customer, with the product's name, by name.
+    async fn vendor_ids_of(&self, customer: &CustomerId) -> StoreResult<Vec<VendorIdOf>>;
     /// The customers a product's vendor id names (one per scope at most).
     async fn find_by_vendor_id(
         &self,

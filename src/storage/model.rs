@@ -324,3 +324,11 @@ pub struct DeliveryHour {
     pub latency_sum_ms: i64,
     pub latency_max_ms: i64,
 }
+
+/// A product's own id for a customer, as the customer's page lists it.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct VendorIdOf {
+    pub product_id: String,
+    pub product_name: String,
+    pub vendor_customer_id: String,
+}

@@ -227,11 +227,12 @@ async fn forms_need_their_csrf_token(backend: Backend) {
 async fn pages_show_only_what_the_key_may_see(backend: Backend) {
     let hub = Hub::new(backend).await;
     let base = &hub.app.base;
-    hub.create(
-        "a",
-        json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}),
-    )
-    .await;
+    let ada = hub
+        .create(
+            "a",
+            json!({"id": "crm-ada", "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}),
+        )
+        .await;
     hub.create(
         "a",
         json!({"first_name": "Grace", "email": "grace@example.com"}),
@@ -248,6 +249,23 @@ async fn pages_show_only_what_the_key_may_see(backend: Backend) {
         "{html}"
     );
     assert!(html.contains("1 customer<"), "the total");
+    // A customer's page lists each product's own id for it, by product name.
+    let (status, html) = page(
+        base,
+        &format!(
+            "/console/customers/{}",
+            ada["customer_id"].as_str().unwrap()
+        ),
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Ids in each product")
+            && html.contains("crm-ada")
+            && html.contains("Booking app"),
+        "{html}"
+    );
     // An htmx request gets the table alone.
     let response = browser()
         .get(format!("{base}/console/customers?sort=-first_name"))

@@ -164,6 +164,19 @@ impl Hub {
         Ok(stored)
     }
 
+    /// Every product's own id for a customer `who` may reach (the console's customer page).
+    pub async fn vendor_ids_of(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+    ) -> ApiResult<Vec<crate::storage::VendorIdOf>> {
+        let stored = self.reachable_customer(who, target).await?;
+        Ok(self
+            .store
+            .vendor_ids_of(&stored.customer.customer_id)
+            .await?)
+    }
+
     pub async fn get_customer(
         &self,
         who: &Principal,

@@ -10,7 +10,7 @@ use crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS, VIEWER_JOIN};
 use crate::storage::time::DbTime;
 use crate::storage::{
     CustomerListQuery, CustomerStore, Decide, Decision, Modified, NewAssociation, NewCustomer,
-    NewEvent, SortKey, StoreError, StoreResult, StoredCustomer, WriteOutcome,
+    NewEvent, SortKey, StoreError, StoreResult, StoredCustomer, VendorIdOf, WriteOutcome,
 };
 use async_trait::async_trait;
 use sqlx::types::Json;
@@ -52,6 +52,18 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
         .fetch_optional(&mut *self.read().await?)
         .await?;
         row.map(StoredCustomer::try_from).transpose()
+    }
+
+    async fn vendor_ids_of(&self, customer: &CustomerId) -> StoreResult<Vec<VendorIdOf>> {
+        // By the associations_customer index; one row per product.
+        Ok(Sql::<DB>::new(
+            "SELECT a.product_id, p.name AS product_name, a.vendor_customer_id \
+             FROM associations a JOIN products p ON p.product_id = a.product_id \
+             WHERE a.customer_id = $1 ORDER BY p.name, a.product_id",
+        )
+        .bind(customer.as_str())
+        .fetch_all(&mut *self.read().await?)
+        .await?)
     }
 
     async fn find_by_vendor_id(
