@@ -197,22 +197,14 @@ pub async fn show(
     };
     match state
         .hub
-        .get_customer(&session.key.principal, &target)
+        .get_customer_with_vendor_ids(&session.key.principal, &target)
         .await
     {
-        Ok(stored) => {
+        Ok((stored, vendor_ids)) => {
             let notice = match query.as_deref() {
                 Some("saved=1") => Some("Saved."),
                 Some("merged=1") => Some("Merged: the other customer is now part of this one."),
                 _ => None,
-            };
-            let vendor_ids = match state
-                .hub
-                .vendor_ids_of(&session.key.principal, &target)
-                .await
-            {
-                Ok(ids) => ids,
-                Err(err) => return refused(&session, err),
             };
             page(
                 &session,
@@ -295,8 +287,8 @@ pub async fn update(
         return refused(&session, ApiError::not_found("customer"));
     };
     let who = &session.key.principal;
-    let current = match state.hub.get_customer(who, &target).await {
-        Ok(stored) => stored.record(),
+    let (current, vendor_ids) = match state.hub.get_customer_with_vendor_ids(who, &target).await {
+        Ok((stored, ids)) => (stored.record(), ids),
         Err(err) => return refused(&session, err),
     };
     let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
@@ -315,11 +307,7 @@ pub async fn update(
         Err(err) if err.status == StatusCode::PRECONDITION_FAILED => page(
             &session,
             &current,
-            state
-                .hub
-                .vendor_ids_of(who, &target)
-                .await
-                .unwrap_or_default(),
+            vendor_ids,
             Some(&form),
             &HashMap::new(),
             changes(&form, &current),
@@ -341,11 +329,7 @@ pub async fn update(
             page(
                 &session,
                 &current,
-                state
-                    .hub
-                    .vendor_ids_of(who, &target)
-                    .await
-                    .unwrap_or_default(),
+                vendor_ids,
                 Some(&form),
                 &errors,
                 Vec::new(),

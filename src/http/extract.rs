@@ -40,29 +40,8 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The authenticated caller. Fails with `401` for a missing, malformed, unknown or
-/// revoked key, and with `429` over the key's rate limit.
-pub struct Caller(pub Principal);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        // The digest both finds the key and names its rate-limit bucket.
-        let digest = crate::domain::credentials::hash_api_key(presented);
-        match state.hub.authenticate(&digest).await? {
-            Some(principal) => {
-                state.limits.check(&digest)?;
-                Ok(Self(principal))
-            }
-            None => Err(ApiError::unauthorized()),
-        }
-    }
-}
-
-/// The authenticated caller's whole key (its id too), for `GET /v1/me`. Fails like
-/// [`Caller`].
+/// The authenticated caller's key. Fails with `401` for a missing, malformed, unknown
+/// or revoked key, and with `429` over the key's rate limit.
 pub struct CallerKey(pub crate::domain::tenancy::ApiKey);
 
 impl FromRequestParts<AppState> for CallerKey {
@@ -70,14 +49,28 @@ impl FromRequestParts<AppState> for CallerKey {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        // The digest both finds the key and names its rate-limit bucket.
         let digest = crate::domain::credentials::hash_api_key(presented);
-        match state.hub.authenticate_key(&digest).await? {
+        match state.hub.authenticate(&digest).await? {
             Some(key) => {
                 state.limits.check(&digest)?;
                 Ok(Self(key))
             }
             None => Err(ApiError::unauthorized()),
         }
+    }
+}
+
+/// The authenticated caller, as every operation but `GET /v1/me` needs it: whom its key
+/// acts for. Fails like [`CallerKey`].
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let CallerKey(key) = CallerKey::from_request_parts(parts, state).await?;
+        Ok(Self(key.principal))
     }
 }
 

@@ -80,14 +80,9 @@ pub struct Me {
 }
 
 impl Hub {
-    /// Resolves a presented key, by its digest (`hash_api_key`), to its principal;
-    /// `None` when unknown or revoked.
-    pub async fn authenticate(&self, digest: &str) -> ApiResult<Option<Principal>> {
-        Ok(self.authenticate_key(digest).await?.map(|k| k.principal))
-    }
-
-    /// Like `authenticate`, with the whole key (its id and dates).
-    pub async fn authenticate_key(&self, digest: &str) -> ApiResult<Option<ApiKey>> {
+    /// Resolves a presented key, by its digest (`hash_api_key`), to the key (whom it acts
+    /// for, its id and dates); `None` when unknown or revoked.
+    pub async fn authenticate(&self, digest: &str) -> ApiResult<Option<ApiKey>> {
         Ok(self.store.find_active_key(digest).await?)
     }
 

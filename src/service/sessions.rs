@@ -33,7 +33,7 @@ impl Hub {
     /// Exchanges a presented API key for a session; `None` for a key that is unknown or
     /// revoked (the caller says only that the key was not accepted).
     pub async fn sign_in(&self, presented: &str) -> ApiResult<Option<OpenedSession>> {
-        let Some(key) = self.authenticate_key(&hash_api_key(presented)).await? else {
+        let Some(key) = self.authenticate(&hash_api_key(presented)).await? else {
             return Ok(None);
         };
         let id = random_token();

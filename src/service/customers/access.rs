@@ -164,17 +164,19 @@ impl Hub {
         Ok(stored)
     }
 
-    /// Every product's own id for a customer `who` may reach (the console's customer page).
-    pub async fn vendor_ids_of(
+    /// A customer `who` may reach, with every product's own id for it (the console's
+    /// customer page): one reach check, then one more query.
+    pub async fn get_customer_with_vendor_ids(
         &self,
         who: &Principal,
         target: &CustomerRef,
-    ) -> ApiResult<Vec<crate::storage::VendorIdOf>> {
+    ) -> ApiResult<(StoredCustomer, Vec<crate::storage::VendorIdOf>)> {
         let stored = self.reachable_customer(who, target).await?;
-        Ok(self
+        let ids = self
             .store
             .vendor_ids_of(&stored.customer.customer_id)
-            .await?)
+            .await?;
+        Ok((stored, ids))
     }
 
     pub async fn get_customer(
