@@ -290,6 +290,9 @@ await scenario("edit-while-another-edit-lands", async ({ page, check }) => {
   expect((await page.getByRole("status").innerText()).includes("Saved"), "saved");
   stored = await api("GET", `/v1/customers/${id}`, salonKey);
   expect(stored.last_name === "King" && stored.city === "Regina", `both changes stand: ${JSON.stringify(stored)}`);
+  // The history shows each version, who made it and what it changed.
+  const history = await page.locator("table.history").innerText();
+  expect(history.includes("Lovelace") && history.includes("King") && history.includes("Regina"), `the history: ${history}`);
   // A bad value is refused next to its field, and nothing is stored.
   await page.getByLabel("Email").fill("not an email");
   await page.getByRole("button", { name: "Save changes" }).click();
@@ -423,7 +426,7 @@ await scenario("products-and-deliveries", async ({ page, check }) => {
   expect((await page.locator("tbody").innerText()).includes("two_way"), "activated two-way");
   await check("products", { phone: true });
   // A change now goes to the product, whose receiver answers 503.
-  await api("POST", "/v1/customers", salonKey, { first_name: "Hedy", last_name: "Lamarr", email: "hedy@example.com" });
+  const hedy = await api("POST", "/v1/customers", salonKey, { first_name: "Hedy", last_name: "Lamarr", email: "hedy@example.com" });
   await page.getByRole("link", { name: "Booking app" }).click();
   await page.waitForURL(/\/console\/products\/MP-/);
   for (let i = 0; i < 50 && !(await page.content()).includes("HTTP 503"); i += 1) {
@@ -438,6 +441,23 @@ await scenario("products-and-deliveries", async ({ page, check }) => {
   const failedNow = await page.locator("figure.chart svg rect.failed").last().getAttribute("height");
   expect(Number(failedNow) > 0, `the failed attempt is in the last hour's column (${failedNow})`);
   await check("deliveries", { phone: true });
+  // The log filtered to one customer; a malformed id is refused next to its field.
+  await page.getByLabel("Customer id").fill("not-an-id");
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForLoadState();
+  expect((await page.locator("#customer_id-error").innerText()).includes("CUSTOMER-"), "the bad id is named next to the field");
+  await page.getByLabel("Customer id").fill(hedy.customer_id);
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForURL(/customer_id=CUSTOMER-/);
+  const filtered = await page.locator("tbody").last().innerText();
+  expect(filtered.includes(hedy.customer_id) && filtered.includes("customer.created"), `filtered to Hedy: ${filtered}`);
+  // Hedy's page says what the product was sent and that it has not arrived yet.
+  const productUrl = page.url();
+  await page.goto(`${base}/console/customers/${hedy.customer_id}`);
+  const sent = await page.locator("table.sent").innerText();
+  expect(sent.includes("Booking app") && sent.includes("HTTP 503"), `sent to the product, not arrived: ${sent}`);
+  await check("customer-sent", { phone: true });
+  await page.goto(productUrl);
   await page.getByRole("button", { name: /^Retry customer\.created/ }).first().click();
   await page.waitForLoadState();
   const said = await page.locator(".notice, .error").first().innerText();

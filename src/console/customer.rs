@@ -4,12 +4,13 @@
 //! `PATCH`/`DELETE /v1/customers/{id}`.
 
 use super::customers::text;
+use super::history::{self, HistoryRow, SentRow};
 use super::render;
 use super::session::{Signed, SignedForm};
 use crate::domain::CustomerId;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::service::customers::CustomerRef;
+use crate::service::customers::{CustomerPageFacts, CustomerRef, PAGE_HISTORY};
 use crate::service::sessions::Session;
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
@@ -66,10 +67,14 @@ struct CustomerPage<'a> {
     version: i64,
     created: String,
     updated: String,
+    created_shown: String,
+    updated_shown: String,
     origins: String,
     /// (product name, its id for the customer)
     vendor_ids: Vec<(String, String)>,
     fields: Vec<Field>,
+    history: Vec<HistoryRow>,
+    sent: Vec<SentRow>,
 }
 
 #[derive(Template)]
@@ -112,14 +117,15 @@ fn target(raw: &str) -> Option<CustomerRef> {
 /// edit is being shown again) and `errors` by field.
 fn page(
     session: &Session,
-    record: &Value,
-    vendor_ids: Vec<crate::storage::VendorIdOf>,
+    facts: &CustomerPageFacts,
     values: Option<&HashMap<String, String>>,
     errors: &HashMap<String, String>,
     changed: Vec<(&'static str, String, String)>,
     notice: Option<&'static str>,
     status: StatusCode,
 ) -> Response {
+    let record = &facts.stored.record();
+    let vendor_ids = &facts.vendor_ids;
     let consent = text(record, "permission_to_contact");
     let consented = match values {
         Some(values) => values.contains_key("permission_to_contact"),
@@ -163,6 +169,8 @@ fn page(
             version: record["version"].as_i64().unwrap_or_default(),
             created: text(record, "created"),
             updated: text(record, "updated"),
+            created_shown: history::when_text(&text(record, "created")),
+            updated_shown: history::when_text(&text(record, "updated")),
             // Origins by product name where the page knows it.
             origins: record["origins"]
                 .as_array()
@@ -182,6 +190,8 @@ fn page(
                 .map(|v| (v.product_name.clone(), v.vendor_customer_id.clone()))
                 .collect(),
             fields,
+            history: history::history(&facts.history, PAGE_HISTORY as usize),
+            sent: history::sent(&facts.deliveries),
         },
     )
 }
@@ -197,10 +207,10 @@ pub async fn show(
     };
     match state
         .hub
-        .get_customer_with_vendor_ids(&session.key.principal, &target)
+        .customer_page(&session.key.principal, &target)
         .await
     {
-        Ok((stored, vendor_ids)) => {
+        Ok(facts) => {
             let notice = match query.as_deref() {
                 Some("saved=1") => Some("Saved."),
                 Some("merged=1") => Some("Merged: the other customer is now part of this one."),
@@ -208,8 +218,7 @@ pub async fn show(
             };
             page(
                 &session,
-                &stored.record(),
-                vendor_ids,
+                &facts,
                 None,
                 &HashMap::new(),
                 Vec::new(),
@@ -287,10 +296,11 @@ pub async fn update(
         return refused(&session, ApiError::not_found("customer"));
     };
     let who = &session.key.principal;
-    let (current, vendor_ids) = match state.hub.get_customer_with_vendor_ids(who, &target).await {
-        Ok((stored, ids)) => (stored.record(), ids),
+    let facts = match state.hub.customer_page(who, &target).await {
+        Ok(facts) => facts,
         Err(err) => return refused(&session, err),
     };
+    let current = facts.stored.record();
     let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
     let patch = patch_of(&form, &current);
     if patch.is_empty() {
@@ -306,8 +316,7 @@ pub async fn update(
         // current version to save over.
         Err(err) if err.status == StatusCode::PRECONDITION_FAILED => page(
             &session,
-            &current,
-            vendor_ids,
+            &facts,
             Some(&form),
             &HashMap::new(),
             changes(&form, &current),
@@ -328,8 +337,7 @@ pub async fn update(
                 .collect();
             page(
                 &session,
-                &current,
-                vendor_ids,
+                &facts,
                 Some(&form),
                 &errors,
                 Vec::new(),

@@ -10,6 +10,7 @@ mod compare;
 mod customer;
 mod customers;
 mod duplicates;
+mod history;
 mod merge;
 mod products;
 mod session;

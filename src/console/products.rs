@@ -5,10 +5,11 @@
 //! endpoints of `/v1`.
 
 use super::customers::account_choices;
+use super::history::{answer, when};
 use super::session::{Signed, SignedForm};
 use super::{render, Frame};
 use crate::domain::tenancy::Principal;
-use crate::domain::{AccountId, DeliveryId, ParseId, ProductId};
+use crate::domain::{AccountId, CustomerId, DeliveryId, ParseId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::parse_query;
 use crate::http::AppState;
@@ -68,13 +69,13 @@ struct ProductPage {
     disabled_reason: Option<String>,
     statuses: Vec<String>,
     status: String,
+    customer: String,
+    customer_error: Option<&'static str>,
+    /// The query of the next (older) page of the log, when there is one.
+    older: Option<String>,
     deliveries: Vec<DeliveryRow>,
     chart: String,
     hours: Vec<super::chart::HourRow>,
-}
-
-fn when(t: &crate::domain::time::Timestamp) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 fn all() -> TenantQuery {
@@ -265,11 +266,19 @@ async fn settle(
 
 const STATUSES: [&str; 5] = ["", "pending", "delivered", "failed", "superseded"];
 
+/// The delivery log's filters and position, as the page's query holds them.
+#[derive(Default)]
+struct LogView {
+    status: String,
+    customer: String,
+    cursor: Option<String>,
+}
+
 async fn product_page(
     state: &AppState,
     session: &Session,
     id: &str,
-    status: String,
+    log: LogView,
     notice: Option<&'static str>,
     outcome: Result<Option<String>, ApiError>,
 ) -> Response {
@@ -280,15 +289,38 @@ async fn product_page(
     let built: ApiResult<(Option<StatusCode>, ProductPage)> = async {
         let product = state.hub.get_product(who, &product_id).await?;
         let filter = STATUSES
-            .contains(&status.as_str())
-            .then_some(status.clone())
+            .contains(&log.status.as_str())
+            .then_some(log.status.clone())
             .filter(|s| !s.is_empty());
+        let customer = log.customer.trim();
+        let customer_error = (!customer.is_empty() && CustomerId::parse(customer).is_none())
+            .then_some(
+                "Not a customer id: those start with CUSTOMER- (copy one from a customer's page).",
+            );
+        let customer_filter =
+            (!customer.is_empty() && customer_error.is_none()).then(|| customer.to_owned());
+        // A cursor this page did not write shows the first page.
+        let before = log
+            .cursor
+            .as_deref()
+            .and_then(|c| crate::service::webhooks::decode_log_cursor(c).ok());
         let stored_hours = state.hub.delivery_hours(who, &product_id).await?;
         let hours = super::chart::hours(crate::domain::time::now(), &stored_hours);
-        let (deliveries, _) = state
-            .hub
-            .deliveries(who, &product_id, filter, None, None, 50)
-            .await?;
+        let (deliveries, next) = if customer_error.is_some() {
+            (Vec::new(), None)
+        } else {
+            state
+                .hub
+                .deliveries(who, &product_id, filter, customer_filter, before, 50)
+                .await?
+        };
+        let older = next.map(|cursor| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("status", &log.status)
+                .append_pair("customer_id", customer)
+                .append_pair("cursor", &cursor)
+                .finish()
+        });
         let (secret, error) = match outcome {
             Ok(secret) => (secret, None),
             Err(err) => (None, Some((err.status, err.detail))),
@@ -309,7 +341,10 @@ async fn product_page(
                 statuses: STATUSES.iter().map(|s| s.to_string()).collect(),
                 chart: super::chart::svg(&hours),
                 hours,
-                status,
+                customer: customer.to_owned(),
+                customer_error,
+                older,
+                status: log.status.clone(),
                 deliveries: deliveries
                     .into_iter()
                     .map(|d| DeliveryRow {
@@ -317,15 +352,10 @@ async fn product_page(
                             .attempt_log
                             .iter()
                             .map(|a| {
-                                let answer = match (a.response_code, &a.error) {
-                                    (Some(code), _) => format!("HTTP {code}"),
-                                    (None, Some(error)) => error.clone(),
-                                    (None, None) => "no answer".into(),
-                                };
                                 (
                                     a.attempt,
                                     when(&a.attempted_at),
-                                    answer,
+                                    answer(a),
                                     a.latency_ms,
                                     a.response_body.clone(),
                                 )
@@ -366,8 +396,12 @@ pub async fn show(
         Some("retried") => Some("The delivery is due now."),
         _ => None,
     };
-    let status = params.remove("status").unwrap_or_default();
-    product_page(&state, &session, &id, status, notice, Ok(None)).await
+    let log = LogView {
+        status: params.remove("status").unwrap_or_default(),
+        customer: params.remove("customer_id").unwrap_or_default(),
+        cursor: params.remove("cursor"),
+    };
+    product_page(&state, &session, &id, log, notice, Ok(None)).await
 }
 
 pub async fn enable(
@@ -384,7 +418,7 @@ pub async fn enable(
         .await
     {
         Ok(_) => Redirect::to(&format!("/console/products/{id}?done=enabled")).into_response(),
-        Err(err) => product_page(&state, &session, &id, String::new(), None, Err(err)).await,
+        Err(err) => product_page(&state, &session, &id, LogView::default(), None, Err(err)).await,
     }
 }
 
@@ -402,7 +436,7 @@ pub async fn rotate(
         .rotate_webhook_secret(&session.key.principal, &product)
         .await
         .map(|v| v["webhook_secret"].as_str().map(str::to_owned));
-    product_page(&state, &session, &id, String::new(), None, rotated).await
+    product_page(&state, &session, &id, LogView::default(), None, rotated).await
 }
 
 pub async fn retry(
@@ -419,6 +453,6 @@ pub async fn retry(
         .await
     {
         Ok(_) => Redirect::to(&format!("/console/products/{id}?done=retried")).into_response(),
-        Err(err) => product_page(&state, &session, &id, String::new(), None, Err(err)).await,
+        Err(err) => product_page(&state, &session, &id, LogView::default(), None, Err(err)).await,
     }
 }

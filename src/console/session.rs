@@ -156,7 +156,15 @@ pub async fn sign_in_page() -> Response {
 /// key was not accepted, never whether it exists. Sign-ins share one rate limit.
 pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(limited) = state.sign_ins.check("console-sign-in") {
-        return limited.into_response();
+        // In words on the form, with the API's Retry-After.
+        let mut page = sign_in_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many sign-in attempts just now. Wait a few seconds and try again."),
+        );
+        if let Some(wait) = limited.into_response().headers().get(header::RETRY_AFTER) {
+            page.headers_mut().insert(header::RETRY_AFTER, wait.clone());
+        }
+        return page;
     }
     let fields = match std::str::from_utf8(&body).ok().map(parse_query) {
         Some(Ok(fields)) => fields,

@@ -6,7 +6,7 @@
 use super::session::{Signed, SignedForm};
 use super::{render, Frame};
 use crate::domain::tenancy::Principal;
-use crate::domain::{AccountId, KeyId};
+use crate::domain::{AccountId, KeyId, PartnerId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::parse_query;
 use crate::http::AppState;
@@ -33,9 +33,34 @@ struct TenantsPage {
     partners: Vec<(String, String)>,
     /// (id, name, region)
     accounts: Vec<(String, String, String)>,
+    products: Vec<(String, String)>,
+    /// The partner, account or product whose keys are shown: (id, name).
     selected: Option<(String, String)>,
-    /// (key id, created, revoked)
+    /// (key id, created, revoked), oldest first.
     keys: Vec<(String, String, Option<String>)>,
+    /// The newest of those keys, or empty: an issuing form carries it, so that sending
+    /// the form again (a reload of the page that showed a new key) issues nothing.
+    newest: String,
+}
+
+/// The partner, account or product an id names.
+fn subject_of(id: &str) -> Option<Principal> {
+    PartnerId::parse(id)
+        .map(Principal::Partner)
+        .or_else(|| AccountId::parse(id).map(Principal::Account))
+        .or_else(|| ProductId::parse(id).map(Principal::Product))
+}
+
+/// The key listing's filter naming `subject`.
+fn filter_of(subject: &Principal) -> KeyFilter {
+    let mut filter = KeyFilter::default();
+    match subject {
+        Principal::Partner(id) => filter.partner = Some(id.clone()),
+        Principal::Account(id) => filter.account = Some(id.clone()),
+        Principal::Product(id) => filter.product = Some(id.clone()),
+        Principal::Admin => {}
+    }
+    filter
 }
 
 fn all() -> TenantQuery {
@@ -58,6 +83,7 @@ async fn page(
         let forbidden = ApiError::forbidden_because("only the admin and partners manage tenants");
         return (StatusCode::FORBIDDEN, forbidden.detail).into_response();
     }
+    let refused = outcome.as_ref().err().map(|err| err.status);
     let built: ApiResult<TenantsPage> = async {
         let partners = match who {
             Principal::Admin => state
@@ -81,15 +107,25 @@ async fn page(
                 (a.account_id.to_string(), a.name.as_str().to_owned(), region)
             })
             .collect();
-        let selected = selected
-            .and_then(|id| accounts.iter().find(|a| a.0 == id))
-            .map(|a| (a.0.clone(), a.1.clone()));
-        let keys = match &selected {
-            Some((id, _)) => {
-                let filter = KeyFilter {
-                    account: AccountId::parse(id),
-                    ..KeyFilter::default()
-                };
+        let products: Vec<(String, String)> = state
+            .hub
+            .list_products(who, all())
+            .await?
+            .items
+            .into_iter()
+            .map(|p| (p.product_id.to_string(), p.name.as_str().to_owned()))
+            .collect();
+        // Only what this page lists can be selected.
+        let selected = selected.and_then(|id| {
+            let listed = |list: &[(String, String)]| list.iter().find(|(i, _)| *i == id).cloned();
+            listed(&partners).or_else(|| listed(&products)).or_else(|| {
+                let a = accounts.iter().find(|a| a.0 == id)?;
+                Some((a.0.clone(), a.1.clone()))
+            })
+        });
+        let keys = match selected.as_ref().and_then(|(id, _)| subject_of(id)) {
+            Some(subject) => {
+                let filter = filter_of(&subject);
                 state
                     .hub
                     .list_keys(who, filter)
@@ -109,6 +145,10 @@ async fn page(
             }
             None => Vec::new(),
         };
+        let newest = keys
+            .last()
+            .map(|k: &(String, String, Option<String>)| k.0.clone())
+            .unwrap_or_default();
         let (issued, error) = match outcome {
             Ok(issued) => (issued, None),
             Err(err) => (None, Some(err.detail)),
@@ -128,20 +168,15 @@ async fn page(
             issued,
             partners,
             accounts,
+            products,
             selected,
             keys,
+            newest,
         })
     }
     .await;
     match built {
-        Ok(page) => {
-            let status = if page.error.is_some() {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            };
-            render(status, &page)
-        }
+        Ok(page) => render(refused.unwrap_or(StatusCode::OK), &page),
         Err(err) => err.into_response(),
     }
 }
@@ -164,7 +199,7 @@ pub async fn show(
     page(
         &state,
         &session,
-        params.get("account_id").cloned(),
+        params.get("keys_of").cloned(),
         notice,
         Ok(None),
     )
@@ -239,13 +274,16 @@ pub async fn create(
     }
 }
 
-/// Issues a key for the account named by the form; the answer shows it, once.
+/// Issues a key for the partner, account or product named by the form; the answer shows
+/// it, once. A form sent again (a reload of that answer) finds a key newer than the one
+/// it was opened with and issues nothing.
 pub async fn issue(
     State(state): State<AppState>,
     SignedForm(session, form): SignedForm,
 ) -> Response {
-    let account = form.get("account_id").cloned().unwrap_or_default();
-    let Some(subject) = AccountId::parse(&account) else {
+    let whose = form.get("keys_of").cloned().unwrap_or_default();
+    let who = &session.key.principal;
+    let Some(subject) = subject_of(&whose) else {
         return page(
             &state,
             &session,
@@ -255,12 +293,27 @@ pub async fn issue(
         )
         .await;
     };
+    let kind = subject.kind().as_str();
+    let newest = match state.hub.list_keys(who, filter_of(&subject)).await {
+        Ok(keys) => keys
+            .last()
+            .map(|k| k.key_id.to_string())
+            .unwrap_or_default(),
+        Err(err) => return page(&state, &session, None, None, Err(err)).await,
+    };
+    if form.get("newest").map(String::as_str) != Some(newest.as_str()) {
+        let again = ApiError::conflict(
+            "already_issued",
+            "A key was issued since this page was opened, so no other was issued. Issue again if you need another.",
+        );
+        return page(&state, &session, Some(whose), None, Err(again)).await;
+    }
     let issued = state
         .hub
-        .issue_key(&session.key.principal, Principal::Account(subject))
+        .issue_key(who, subject)
         .await
-        .map(|key| Some((format!("account {account}"), key.api_key)));
-    page(&state, &session, Some(account), None, issued).await
+        .map(|key| Some((format!("{kind} {whose}"), key.api_key)));
+    page(&state, &session, Some(whose), None, issued).await
 }
 
 pub async fn revoke(
@@ -268,7 +321,7 @@ pub async fn revoke(
     Path(key_id): Path<String>,
     SignedForm(session, form): SignedForm,
 ) -> Response {
-    let account = form.get("account_id").cloned().unwrap_or_default();
+    let account = form.get("keys_of").cloned().unwrap_or_default();
     let Some(key) = KeyId::parse(&key_id) else {
         return page(
             &state,
@@ -280,10 +333,8 @@ pub async fn revoke(
         .await;
     };
     match state.hub.revoke_key(&session.key.principal, &key).await {
-        Ok(()) => Redirect::to(&format!(
-            "/console/tenants?done=revoked&account_id={account}"
-        ))
-        .into_response(),
+        Ok(()) => Redirect::to(&format!("/console/tenants?done=revoked&keys_of={account}"))
+            .into_response(),
         Err(err) if err.status.is_client_error() => {
             page(&state, &session, Some(account), None, Err(err)).await
         }

@@ -161,6 +161,13 @@ pub trait EventStore: Send + Sync {
         after: (i64, i64),
         limit: i64,
     ) -> StoreResult<Vec<FeedEvent>>;
+    /// A customer's events on its account, newest first.
+    async fn customer_events(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        limit: i64,
+    ) -> StoreResult<Vec<CustomerEvent>>;
     /// Forgets events and deliveries created before `before`. Returns how many rows.
     async fn purge_history(&self, before: Timestamp) -> StoreResult<u64>;
 }
@@ -193,6 +200,15 @@ pub trait DeliveryStore: Send + Sync {
     async fn next_due(&self) -> StoreResult<Option<Timestamp>>;
     async fn list_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>>;
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryView>>;
+    /// A customer's deliveries to the products activated on its account (or to `only`),
+    /// newest first.
+    async fn customer_deliveries(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        only: Option<&ProductId>,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryView>>;
     /// Makes a delivery due now, if it is the newest of its (product, customer).
     async fn retry_delivery(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
     /// Enables or disables a product's webhook; disabling fails its pending deliveries.

@@ -192,6 +192,9 @@ pub struct AttemptView {
 pub struct DeliveryView {
     pub delivery_id: String,
     pub product_id: String,
+    /// The receiving product's name, for people (the console).
+    #[serde(skip)]
+    pub product_name: String,
     pub customer_id: String,
     pub event_id: String,
     pub event_type: String,
@@ -223,6 +226,18 @@ pub struct FeedEvent {
     pub event_type: String,
     pub data: serde_json::Value,
     pub vendor_ids: serde_json::Value,
+    pub created: Timestamp,
+}
+
+/// An event of one customer, as its history on the console shows it.
+#[derive(Clone, Debug)]
+pub struct CustomerEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub version: i64,
+    /// The product whose key made the change, by name; `None` for other keys.
+    pub origin_name: Option<String>,
+    pub data: serde_json::Value,
     pub created: Timestamp,
 }
 

@@ -58,6 +58,9 @@ on_both_backends!(
     forms_need_their_csrf_token,
     pages_show_only_what_the_key_may_see,
     tenants_are_for_the_admin_and_partners_each_its_own,
+    a_reloaded_issuing_form_issues_no_second_key,
+    sign_ins_are_rate_limited,
+    a_customer_page_shows_its_history_and_what_each_product_was_sent,
 );
 
 async fn sign_in_opens_a_session_the_key_never_reaches_the_browser(backend: Backend) {
@@ -328,7 +331,7 @@ async fn tenants_are_for_the_admin_and_partners_each_its_own(backend: Backend) {
     // Naming another partner's account shows no keys of it.
     let (_, html) = page(
         base,
-        &format!("/console/tenants?account_id={other_account}"),
+        &format!("/console/tenants?keys_of={other_account}"),
         &cookie,
     )
     .await;
@@ -340,7 +343,8 @@ async fn tenants_are_for_the_admin_and_partners_each_its_own(backend: Backend) {
         .header(COOKIE, &cookie)
         .form(&[
             ("csrf", csrf.as_str()),
-            ("account_id", other_account.as_str()),
+            ("keys_of", other_account.as_str()),
+            ("newest", ""),
         ])
         .send()
         .await
@@ -350,4 +354,177 @@ async fn tenants_are_for_the_admin_and_partners_each_its_own(backend: Backend) {
         html.contains("account not found") && !html.contains("cl_"),
         "{html}"
     );
+}
+
+/// The ids of the keys of a partner, account or product, oldest first.
+async fn keys_of(app: &crate::support::TestApp, subject: &str) -> Vec<String> {
+    let filter = if subject.starts_with("PARTNER-") {
+        "partner_id"
+    } else if subject.starts_with("AG-") {
+        "account_id"
+    } else {
+        "product_id"
+    };
+    let r = app
+        .get(&format!("/v1/keys?{filter}={subject}"), &app.admin_key)
+        .await;
+    r.expect(200);
+    r.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The page that shows a new key answers a POST; reloading it sends the form again. The
+/// form carries the newest key it saw, so the second sending issues nothing.
+async fn a_reloaded_issuing_form_issues_no_second_key(backend: Backend) {
+    let hub = Hub::new(backend).await;
+    let base = &hub.app.base;
+    let (cookie, _) = sign_in(base, &hub.app.admin_key, false).await;
+    for subject in [&hub.partner, &hub.account, &hub.product_id("a").to_owned()] {
+        let before = keys_of(&hub.app, subject).await;
+        let (_, html) = page(
+            base,
+            &format!("/console/tenants?keys_of={subject}"),
+            &cookie,
+        )
+        .await;
+        assert!(html.contains("id=\"keys-title\""), "{subject}: {html}");
+        let newest = before.last().cloned().unwrap_or_default();
+        let issue = || {
+            browser()
+                .post(format!("{base}/console/tenants/keys"))
+                .header(COOKIE, &cookie)
+                .form(&[
+                    ("csrf", csrf_of(&html)),
+                    ("keys_of", subject.clone()),
+                    ("newest", newest.clone()),
+                ])
+                .send()
+        };
+        let first = issue().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        assert!(
+            first.text().await.unwrap().contains("value=\"cl_"),
+            "{subject}: shown once"
+        );
+        let again = issue().await.unwrap();
+        assert_eq!(again.status(), StatusCode::CONFLICT);
+        let again = again.text().await.unwrap();
+        assert!(
+            again.contains("no other was issued") && !again.contains("value=\"cl_"),
+            "{again}"
+        );
+        assert_eq!(
+            keys_of(&hub.app, subject).await.len(),
+            before.len() + 1,
+            "{subject}: one key, not two"
+        );
+    }
+}
+
+async fn sign_ins_are_rate_limited(backend: Backend) {
+    let hub = Hub::new(backend).await;
+    let base = &hub.app.base;
+    let mut statuses = Vec::new();
+    // Sent at once: far more than the burst the limit allows.
+    let attempts = (0..3 * customer_list::console::SIGN_INS_PER_SECOND * 2).map(|_| {
+        browser()
+            .post(format!("{base}/console/sign-in"))
+            .form(&[("key", "cl_wrong")])
+            .send()
+    });
+    for response in futures::future::join_all(attempts).await {
+        let response = response.unwrap();
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            let html = response.text().await.unwrap();
+            assert!(html.contains("Too many sign-in attempts"), "{html}");
+        }
+        statuses.push(status);
+    }
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        limited > 0 && refused > 0 && limited + refused == statuses.len(),
+        "{statuses:?}"
+    );
+}
+
+/// History: each version with who made it and what changed; deliveries: what each
+/// product was sent and whether it arrived.
+async fn a_customer_page_shows_its_history_and_what_each_product_was_sent(backend: Backend) {
+    let app = crate::support::TestApp::spawn_with(backend, |config| {
+        config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let base = &app.base;
+    let pair = app.writer_and_reader().await;
+    let created = app
+        .post(
+            "/v1/customers",
+            &pair.writer_key,
+            json!({"account_id": pair.account, "first_name": "Grace", "email": "grace@example.com"}),
+        )
+        .await;
+    created.expect(201);
+    let id = created.str("customer_id");
+    let (_, account_key) = app.issue_key("accounts", &pair.account).await;
+    app.patch(
+        &format!("/v1/customers/{id}"),
+        &account_key,
+        json!({"first_name": "Amazing Grace"}),
+    )
+    .await
+    .expect(200);
+    let (cookie, _) = sign_in(base, &account_key, false).await;
+    let path = format!("/console/customers/{id}");
+    // Both versions reach the reader; the page says they arrived.
+    let html = app
+        .wait_for(std::time::Duration::from_secs(10), || async {
+            let (_, html) = page(base, &path, &cookie).await;
+            (html.matches(">arrived<").count() == 2).then_some(html)
+        })
+        .await;
+    let section = |from: &str, to: &str| {
+        let start = html.find(from).unwrap_or_else(|| panic!("{from}: {html}"));
+        let rest = &html[start..];
+        rest[..rest.find(to).unwrap()].to_owned()
+    };
+    let history = section("<h2>History</h2>", "<h2>Sent to products</h2>");
+    assert!(
+        history.contains("customer.updated v2") && history.contains("customer.created v1"),
+        "{history}"
+    );
+    assert!(
+        history.contains("First name: <del>Grace</del> → <ins>Amazing Grace</ins>"),
+        "{history}"
+    );
+    assert!(
+        history.contains("Booking app"),
+        "v1 by the writing product: {history}"
+    );
+    assert!(
+        history.contains("not a product"),
+        "v2 by the account's key: {history}"
+    );
+    let sent = section("<h2>Sent to products</h2>", "<h2>Edit</h2>");
+    assert!(
+        sent.contains("<td data-label=\"Product\">reader</td>"),
+        "{sent}"
+    );
+    assert!(
+        !sent.contains("<td data-label=\"Product\">Booking app</td>"),
+        "the writer was sent nothing (v1 was its own; v2 has no webhook to go to): {sent}"
+    );
+    assert!(sent.contains("(last: HTTP 200)"), "{sent}");
 }

@@ -120,6 +120,7 @@ pub(super) async fn list_and_search(
         }
     };
     let mut queries: Vec<(String, String, &str)> = Vec::new();
+    let mut middle_by_last_name = String::new();
     for (sort, column) in [("created", "created"), ("last_name", "last_name_sort")] {
         queries.push((
             format!("list by {sort}, first page"),
@@ -127,6 +128,9 @@ pub(super) async fn list_and_search(
             "list",
         ));
         let middle = cursor(sort, column, n / 2).await;
+        if sort == "last_name" {
+            middle_by_last_name = middle.clone();
+        }
         queries.push((
             format!("list by {sort}, middle page"),
             format!("sort={sort}&cursor={middle}"),
@@ -196,7 +200,129 @@ pub(super) async fn list_and_search(
             );
         }
     }
+    console_pages(report, sizes, pool, &server.base, big, &middle_by_last_name).await;
     let rss = peak_rss_mb(server.pid());
     report.figures.last_mut().unwrap().peak_rss_mb = rss.map(|r| round(r, 1));
     server.kill().await;
+}
+
+/// The console's pages on the big account, signed in as the admin: each page's time to
+/// the last byte on loopback (an upper bound of its server time), at 1 and 16 at once.
+async fn console_pages(
+    report: &mut Report,
+    sizes: &Sizes,
+    pool: &PgPool,
+    base: &str,
+    big: &Tenant,
+    middle_cursor: &str,
+) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(format!("{base}/console/sign-in"))
+        .form(&[("key", ADMIN_KEY)])
+        .send()
+        .await
+        .expect("console sign-in");
+    assert_eq!(signed_in.status(), 303, "the admin signs in to the console");
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let account = &big.account;
+    // A customer from the middle of the account.
+    let customer: String = sqlx::query_scalar(
+        "SELECT customer_id FROM customers WHERE scope = $1 AND status = 'live' \
+         ORDER BY created, customer_id OFFSET $2 LIMIT 1",
+    )
+    .bind(account)
+    .bind(sizes.import as i64 / 2)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let product = &big.receivers[0];
+    let probe = sizes.import / 3;
+    let pages = [
+        (
+            "customers, first page",
+            format!("/console/customers?account_id={account}"),
+        ),
+        (
+            "customers by last name, middle page",
+            format!(
+                "/console/customers?account_id={account}&sort=last_name&cursor={middle_cursor}"
+            ),
+        ),
+        (
+            "customers, search",
+            format!("/console/customers?account_id={account}&q=import{probe}"),
+        ),
+        ("a customer", format!("/console/customers/{customer}")),
+        (
+            "duplicates",
+            format!("/console/duplicates?account_id={account}"),
+        ),
+        (
+            "products on the account",
+            format!("/console/products?account_id={account}"),
+        ),
+        (
+            "a product's deliveries",
+            format!("/console/products/{product}"),
+        ),
+        (
+            "a product's deliveries to one customer",
+            format!("/console/products/{product}?customer_id={customer}"),
+        ),
+        ("tenants", "/console/tenants".to_owned()),
+    ];
+    for (name, path) in pages {
+        let url = format!("{base}{path}");
+        let first = client
+            .get(&url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 200, "{name}: {path}");
+        for concurrency in [1usize, 16] {
+            let (client, url, cookie) = (client.clone(), url.clone(), cookie.clone());
+            let (lat, failed) = run_n(concurrency, sizes.requests, move |_| {
+                let request = client.get(&url).header("cookie", &cookie);
+                async move {
+                    match request.send().await {
+                        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                        _ => false,
+                    }
+                }
+            })
+            .await;
+            let lat = sorted(lat);
+            let (p50, p99) = (percentile(&lat, 50.0), percentile(&lat, 99.0));
+            let mut figure = format!("p50 {p50:.2} ms / p99 {p99:.2} ms");
+            if failed > 0 {
+                figure.push_str(&format!(" ({failed} failed)"));
+            }
+            let target = if concurrency == 1 {
+                "p99 ≤ 50 ms"
+            } else {
+                "–"
+            };
+            report.add(
+                &format!("3c. console: {name} (c={concurrency})"),
+                &figure,
+                "ms (p99)",
+                p99,
+                None,
+                target,
+                None,
+            );
+        }
+    }
 }

@@ -8,7 +8,21 @@ use crate::domain::tenants::{DedupePolicy, Region};
 use crate::domain::AccountId;
 use crate::error::{ApiError, ApiResult};
 use crate::service::{reachable, Hub};
-use crate::storage::StoredCustomer;
+use crate::storage::{CustomerEvent, DeliveryView, StoredCustomer, VendorIdOf};
+
+/// How many events and deliveries a customer's page shows (the history holds one more,
+/// so the oldest shown can say what it changed).
+pub const PAGE_HISTORY: i64 = 50;
+
+/// What a customer's page shows, read after one reach check.
+pub struct CustomerPageFacts {
+    pub stored: StoredCustomer,
+    pub vendor_ids: Vec<VendorIdOf>,
+    /// Newest first; at most `PAGE_HISTORY + 1`.
+    pub history: Vec<CustomerEvent>,
+    /// Newest first.
+    pub deliveries: Vec<DeliveryView>,
+}
 
 impl Hub {
     /// The settings of a scope: its account's region and dedupe policy; account-less
@@ -166,17 +180,34 @@ impl Hub {
 
     /// A customer `who` may reach, with every product's own id for it (the console's
     /// customer page): one reach check, then one more query.
-    pub async fn get_customer_with_vendor_ids(
+    /// Everything a customer's page shows: the record, each product's id for it, its
+    /// recent history (the account's events for it) and what each product was sent. A
+    /// product key sees only its own deliveries.
+    pub async fn customer_page(
         &self,
         who: &Principal,
         target: &CustomerRef,
-    ) -> ApiResult<(StoredCustomer, Vec<crate::storage::VendorIdOf>)> {
+    ) -> ApiResult<CustomerPageFacts> {
         let stored = self.reachable_customer(who, target).await?;
-        let ids = self
-            .store
-            .vendor_ids_of(&stored.customer.customer_id)
-            .await?;
-        Ok((stored, ids))
+        let id = &stored.customer.customer_id;
+        let vendor_ids = self.store.vendor_ids_of(id).await?;
+        let (history, deliveries) = match stored.customer.scope.account() {
+            Some(account) => (
+                self.store
+                    .customer_events(account, id, PAGE_HISTORY + 1)
+                    .await?,
+                self.store
+                    .customer_deliveries(account, id, origin_of(who), PAGE_HISTORY)
+                    .await?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(CustomerPageFacts {
+            stored,
+            vendor_ids,
+            history,
+            deliveries,
+        })
     }
 
     pub async fn get_customer(

@@ -12,6 +12,7 @@ pub mod list;
 pub mod resolve;
 mod update;
 
+pub use access::{CustomerPageFacts, PAGE_HISTORY};
 pub use list::{CustomerListParams, CustomerPage};
 
 use self::input::identity_required;

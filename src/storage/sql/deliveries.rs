@@ -3,7 +3,7 @@
 
 use super::{push_keyset_bound, SqlStore};
 use crate::domain::time::Timestamp;
-use crate::domain::{CustomerId, ProductId};
+use crate::domain::{AccountId, CustomerId, ProductId};
 use crate::storage::dialect::{Dialect, Sql, Tx};
 use crate::storage::time::DbTime;
 use crate::storage::{
@@ -61,14 +61,17 @@ impl ClaimRow {
     }
 }
 
-const DELIVERY_SELECT: &str = "SELECT d.delivery_id, d.product_id, d.customer_id, \
-    e.event_id, e.type, d.version, d.status, d.attempts, d.next_attempt, d.created, d.updated \
-    FROM deliveries d JOIN events e ON e.seq = d.event_seq";
+const DELIVERY_SELECT: &str = "SELECT d.delivery_id, d.product_id, p.name AS product_name, \
+    d.customer_id, e.event_id, e.type, d.version, d.status, d.attempts, d.next_attempt, \
+    d.created, d.updated \
+    FROM deliveries d JOIN events e ON e.seq = d.event_seq \
+    JOIN products p ON p.product_id = d.product_id";
 
 #[derive(sqlx::FromRow)]
 struct DeliveryRow {
     delivery_id: String,
     product_id: String,
+    product_name: String,
     customer_id: String,
     event_id: String,
     r#type: String,
@@ -232,6 +235,32 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         Ok(self.with_attempts(sql).await?.pop())
     }
 
+    async fn customer_deliveries(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        only: Option<&ProductId>,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryView>> {
+        // By the log's (product, customer, created) index, once per product of the
+        // account: a handful of short index scans.
+        let mut sql = Sql::<DB>::new(DELIVERY_SELECT);
+        match only {
+            Some(product) => sql.push(" WHERE d.product_id = ").push_bind(product.as_str()),
+            None => sql
+                .push(" WHERE d.product_id IN (SELECT product_id FROM activations WHERE account_id = ")
+                .push_bind(account.as_str())
+                .push(")"),
+        };
+        sql.push(" AND d.customer_id = ")
+            .push_bind(customer.as_str())
+            .push(" AND d.account_id = ")
+            .push_bind(account.as_str())
+            .push(" ORDER BY d.created DESC, d.delivery_id DESC LIMIT ")
+            .push_bind(limit);
+        self.with_attempts(sql).await
+    }
+
     async fn retry_delivery(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let retried = Sql::<DB>::new(
@@ -372,6 +401,7 @@ impl<DB: Dialect> SqlStore<DB> {
                 next_attempt: (r.status == "pending").then_some(r.next_attempt),
                 delivery_id: r.delivery_id,
                 product_id: r.product_id,
+                product_name: r.product_name,
                 customer_id: r.customer_id,
                 event_id: r.event_id,
                 event_type: r.r#type,

@@ -4,10 +4,10 @@
 use super::customers::ROW_CHUNK;
 use super::SqlStore;
 use crate::domain::time::Timestamp;
-use crate::domain::ProductId;
+use crate::domain::{AccountId, CustomerId, ProductId};
 use crate::storage::dialect::{Dialect, Sql, Tx};
 use crate::storage::time::DbTime;
-use crate::storage::{EventStore, FeedEvent, NewEvent, StoreResult};
+use crate::storage::{CustomerEvent, EventStore, FeedEvent, NewEvent, StoreResult};
 use async_trait::async_trait;
 use sqlx::types::Json;
 
@@ -22,6 +22,16 @@ struct FeedRow {
     r#type: String,
     data: Json<serde_json::Value>,
     vendor_ids: Json<serde_json::Value>,
+    created: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct CustomerEventRow {
+    event_id: String,
+    r#type: String,
+    version: i64,
+    origin_name: Option<String>,
+    data: Json<serde_json::Value>,
     created: Timestamp,
 }
 
@@ -55,6 +65,35 @@ impl<DB: Dialect> EventStore for SqlStore<DB> {
                 event_type: r.r#type,
                 data: r.data.0,
                 vendor_ids: r.vendor_ids.0,
+                created: r.created,
+            })
+            .collect())
+    }
+
+    async fn customer_events(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        limit: i64,
+    ) -> StoreResult<Vec<CustomerEvent>> {
+        let rows: Vec<CustomerEventRow> = Sql::<DB>::new(
+            "SELECT e.event_id, e.type, e.version, p.name AS origin_name, e.data, e.created \
+             FROM events e LEFT JOIN products p ON p.product_id = e.origin_product_id \
+             WHERE e.customer_id = $1 AND e.account_id = $2 ORDER BY e.seq DESC LIMIT $3",
+        )
+        .bind(customer.as_str())
+        .bind(account.as_str())
+        .bind(limit)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CustomerEvent {
+                event_id: r.event_id,
+                event_type: r.r#type,
+                version: r.version,
+                origin_name: r.origin_name,
+                data: r.data.0,
                 created: r.created,
             })
             .collect())
