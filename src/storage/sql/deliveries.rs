@@ -61,11 +61,15 @@ impl ClaimRow {
     }
 }
 
+/// The delivery log's rows: the ids a subquery picks (its filter, order and limit go
+/// between the two halves; unfiltered, an index-only scan of the log's index), then
+/// those deliveries with their events and products by primary key.
 const DELIVERY_SELECT: &str = "SELECT d.delivery_id, d.product_id, p.name AS product_name, \
     d.customer_id, e.event_id, e.type, d.version, d.status, d.attempts, d.next_attempt, \
-    d.created, d.updated \
-    FROM deliveries d JOIN events e ON e.seq = d.event_seq \
-    JOIN products p ON p.product_id = d.product_id";
+    d.created, d.updated FROM (SELECT d.delivery_id FROM deliveries d";
+const DELIVERY_JOIN: &str = ") page JOIN deliveries d ON d.delivery_id = page.delivery_id \
+    JOIN events e ON e.seq = d.event_seq JOIN products p ON p.product_id = d.product_id";
+const NEWEST_FIRST: &str = " ORDER BY d.created DESC, d.delivery_id DESC";
 
 #[derive(sqlx::FromRow)]
 struct DeliveryRow {
@@ -166,11 +170,12 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         }
         let mut tx = DB::begin_record(&self.pools).await?;
         let mut attempts = Sql::<DB>::new(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, response_code, \
-             latency_ms, response_body, error) ",
+            "INSERT INTO delivery_attempts (delivery_id, product_id, attempt, attempted_at, \
+             response_code, latency_ms, response_body, error) ",
         );
         attempts.push_values(records, |row, r| {
             row.bind(r.delivery_id.as_str())
+                .bind(r.product_id.as_str())
                 .bind(r.attempt)
                 .bind(DbTime(r.at))
                 .bind(r.response_code)
@@ -224,14 +229,19 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
                 id,
             );
         }
-        sql.push(" ORDER BY d.created DESC, d.delivery_id DESC LIMIT ")
-            .push_bind(q.limit);
+        sql.push(NEWEST_FIRST)
+            .push(" LIMIT ")
+            .push_bind(q.limit)
+            .push(DELIVERY_JOIN)
+            .push(NEWEST_FIRST);
         self.with_attempts(sql).await
     }
 
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryView>> {
         let mut sql = Sql::<DB>::new(DELIVERY_SELECT);
-        sql.push(" WHERE d.delivery_id = ").push_bind(id);
+        sql.push(" WHERE d.delivery_id = ")
+            .push_bind(id)
+            .push(DELIVERY_JOIN);
         Ok(self.with_attempts(sql).await?.pop())
     }
 
@@ -256,8 +266,11 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
             .push_bind(customer.as_str())
             .push(" AND d.account_id = ")
             .push_bind(account.as_str())
-            .push(" ORDER BY d.created DESC, d.delivery_id DESC LIMIT ")
-            .push_bind(limit);
+            .push(NEWEST_FIRST)
+            .push(" LIMIT ")
+            .push_bind(limit)
+            .push(DELIVERY_JOIN)
+            .push(NEWEST_FIRST);
         self.with_attempts(sql).await
     }
 
@@ -335,8 +348,7 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         product: &ProductId,
         since: Timestamp,
     ) -> StoreResult<Vec<DeliveryHour>> {
-        // The product's deliveries of the window (and a day before it) by the
-        // (product_id, created, delivery_id) index, then their attempts by primary key.
+        // The product's attempts of the window, by their (product_id, attempted_at) index.
         let ok = "a.response_code BETWEEN 200 AND 299";
         let hour = DB::hour_of("a.attempted_at");
         Ok(Sql::<DB>::new(format!(
@@ -345,12 +357,11 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
                CAST(SUM(CASE WHEN {ok} THEN 0 ELSE 1 END) AS BIGINT) AS failed, \
                CAST(SUM(a.latency_ms) AS BIGINT) AS latency_sum_ms, \
                CAST(MAX(a.latency_ms) AS BIGINT) AS latency_max_ms \
-             FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.delivery_id \
-             WHERE d.product_id = $1 AND d.created >= $2 AND a.attempted_at >= $3 \
+             FROM delivery_attempts a \
+             WHERE a.product_id = $1 AND a.attempted_at >= $2 \
              GROUP BY 1 ORDER BY 1"
         ))
         .bind(product.as_str())
-        .bind(DbTime(since - chrono::Duration::days(1)))
         .bind(DbTime(since))
         .fetch_all(&mut *self.read().await?)
         .await?)
