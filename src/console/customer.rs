@@ -295,7 +295,7 @@ pub async fn update(
     let Some(target) = target(&id) else {
         return refused(&session, ApiError::not_found("customer"));
     };
-    let who = &session.key.principal;
+    let who = &session.actor();
     let facts = match state.hub.customer_page(who, &target).await {
         Ok(facts) => facts,
         Err(err) => return refused(&session, err),

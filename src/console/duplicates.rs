@@ -53,7 +53,7 @@ async fn queue(
     preview: Option<(String, Prefer)>,
     refusal: Option<ApiError>,
 ) -> Response {
-    let who = &session.key.principal;
+    let who = &session.actor();
     let notice = match params.remove("done").as_deref() {
         Some("merged") => Some("Merged into the existing customer."),
         Some("kept") => Some("Kept as a separate customer."),
@@ -119,7 +119,7 @@ async fn pair_of(
     record: &Value,
     preview: Option<(String, Prefer)>,
 ) -> Result<Pair, ApiError> {
-    let who = &session.key.principal;
+    let who = &session.actor();
     let conflict_id = text(record, "customer_id");
     let existing_id = record["conflict"]["conflicting_customer_id"]
         .as_str()
@@ -218,7 +218,7 @@ pub async fn act(
     let Some(conflict) = CustomerId::parse(&id).filter(CustomerId::is_conflict) else {
         return queue(&state, &session, back, None, None).await;
     };
-    let who = &session.key.principal;
+    let who = &session.actor();
     let outcome = match action.as_str() {
         "preview" => {
             return queue(&state, &session, back, Some((id, prefer_of(&form))), None).await

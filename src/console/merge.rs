@@ -183,7 +183,7 @@ pub async fn merge(
     let input = CustomerMerge { from };
     match state
         .hub
-        .merge_customers(&session.key.principal, &CustomerRef::Id(survivor), input)
+        .merge_customers(&session.actor(), &CustomerRef::Id(survivor), input)
         .await
     {
         Ok(_) => Redirect::to(&format!("/console/customers/{id}?merged=1")).into_response(),

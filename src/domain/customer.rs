@@ -404,6 +404,8 @@ pub enum Refusal {
     VersionMismatch { current: i64 },
     /// The change would leave nothing that identifies the person.
     NoIdentity,
+    /// A `consent` object came with no change of `permission_to_contact`.
+    ConsentWithoutChange,
 }
 
 /// Consent after a request: `true` keeps an earlier grant's moment, `false` withdraws.
@@ -428,6 +430,8 @@ pub struct CustomerPatch {
     pub country: Option<Option<Country>>,
     pub tags: Option<Vec<Tag>>,
     pub permission_to_contact: Option<bool>,
+    /// How the change of `permission_to_contact` was obtained (only with such a change).
+    pub consent: Option<crate::domain::consent::ConsentDetails>,
 }
 
 impl Customer {

@@ -1,5 +1,6 @@
 //! Domain types and rules of the contract. Pure: no I/O, no HTTP, no SQL.
 
+pub mod consent;
 pub mod credentials;
 pub mod cursor;
 pub mod customer;

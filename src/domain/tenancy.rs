@@ -110,6 +110,32 @@ pub struct ApiKey {
     pub revoked: Option<Timestamp>,
 }
 
+/// Who makes a change: the key's principal (what decides access) and the key itself
+/// (what records such as the consent history name as the source).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Actor {
+    pub key_id: KeyId,
+    pub principal: Principal,
+}
+
+impl Actor {
+    pub fn of(key: &ApiKey) -> Self {
+        Self {
+            key_id: key.key_id.clone(),
+            principal: key.principal.clone(),
+        }
+    }
+}
+
+/// An actor is checked as its principal.
+impl std::ops::Deref for Actor {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

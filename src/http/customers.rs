@@ -27,6 +27,30 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show, update, remove))
         .routes(routes!(set_vendor_id))
         .routes(routes!(merge))
+        .routes(routes!(consent))
+}
+
+#[utoipa::path(
+    get, path = "/v1/customers/{customer_id}/consent",
+    operation_id = "customers_consent", tag = "customers",
+    params(
+        ("customer_id" = doc::VendorId, Path, description = "A customer id, or the caller's own id with id_type=vendor"),
+        doc::CustomerAddressing,
+    ),
+    responses(
+        (status = 200, description = "Its consent now and every change of it, oldest first", body = doc::ConsentHistory),
+        (status = 400, response = problem::BadRequest),
+        (status = 404, response = problem::NotFound),
+    ),
+)]
+async fn consent(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    PathParams(id): PathParams<String>,
+    params: Params,
+) -> ApiResult<Json<serde_json::Value>> {
+    let target = target(id, &params)?;
+    Ok(Json(state.hub.customer_consent(&who, &target).await?))
 }
 
 /// A record response with its version as a strong `ETag`, for `If-Match`.

@@ -2,7 +2,7 @@
 //! with a problem+json error.
 
 use super::AppState;
-use crate::domain::tenancy::Principal;
+use crate::domain::tenancy::Actor;
 use crate::domain::ParseId;
 use crate::error::{ApiError, FieldError};
 use crate::input::{parse_json_object, parse_object, storable, FromInput};
@@ -63,14 +63,14 @@ impl FromRequestParts<AppState> for CallerKey {
 
 /// The authenticated caller, as every operation but `GET /v1/me` needs it: whom its key
 /// acts for. Fails like [`CallerKey`].
-pub struct Caller(pub Principal);
+pub struct Caller(pub Actor);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let CallerKey(key) = CallerKey::from_request_parts(parts, state).await?;
-        Ok(Self(key.principal))
+        Ok(Self(Actor::of(&key)))
     }
 }
 

@@ -29,6 +29,13 @@ pub struct Session {
     pub expires: Timestamp,
 }
 
+impl Session {
+    /// The session acting as its key.
+    pub fn actor(&self) -> crate::domain::tenancy::Actor {
+        crate::domain::tenancy::Actor::of(&self.key)
+    }
+}
+
 impl Hub {
     /// Exchanges a presented API key for a session; `None` for a key that is unknown or
     /// revoked (the caller says only that the key was not accepted).

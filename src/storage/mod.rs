@@ -276,12 +276,20 @@ pub trait SessionStore: Send + Sync {
     async fn purge_sessions(&self, ended_before: Timestamp) -> StoreResult<u64>;
 }
 
+/// The consent history (SPEC section 10); appended by the customer writes themselves.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// A customer's consent history, oldest first.
+    async fn consent_history(&self, customer: &CustomerId) -> StoreResult<Vec<ConsentRecord>>;
+}
+
 /// The whole store: every concern, plus the database's own lifecycle.
 #[async_trait]
 pub trait Store:
     TenantStore
     + CustomerStore
     + ConflictStore
+    + ConsentStore
     + EventStore
     + DeliveryStore
     + IdempotencyStore

@@ -1,5 +1,6 @@
 //! The values storage takes and returns: plain data, no HTTP and no SQL.
 
+use crate::domain::consent::{ConsentDetails, ConsentEntry};
 use crate::domain::customer::{Customer, CustomerStatus, Identifier, Refusal};
 use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, CustomerId, EventId, PartnerId, ProductId};
@@ -55,6 +56,8 @@ pub struct NewCustomer {
     pub identifiers: Vec<Identifier>,
     pub association: Option<NewAssociation>,
     pub event: Option<NewEvent>,
+    /// Its permission to contact, when granted at creation.
+    pub consent: Option<ConsentEntry>,
 }
 
 /// A product's own id for a customer.
@@ -104,6 +107,8 @@ pub enum Decision {
         customer: Customer,
         identifiers: Vec<Identifier>,
         event: Option<NewEvent>,
+        /// The change of its permission to contact, when it changes.
+        consent: Option<ConsentEntry>,
     },
     /// Change nothing.
     Keep,
@@ -229,6 +234,17 @@ pub struct FeedEvent {
     pub created: Timestamp,
 }
 
+/// An entry of a customer's consent history, as read back.
+#[derive(Clone, Debug)]
+pub struct ConsentRecord {
+    pub granted: bool,
+    pub at: Timestamp,
+    pub details: ConsentDetails,
+    pub source_product_id: Option<String>,
+    pub source_key_id: String,
+    pub via: String,
+}
+
 /// An event of one customer, as its history on the console shows it.
 #[derive(Clone, Debug)]
 pub struct CustomerEvent {
@@ -284,6 +300,7 @@ pub struct ConflictMergeWrite<'a> {
     /// The record's product's id for the survivor, unless it already has one.
     pub association: Option<&'a NewAssociation>,
     pub event: Option<&'a NewEvent>,
+    pub consent: Option<&'a ConsentEntry>,
 }
 
 /// Two live customers merged (`ConflictStore::merge_customers`).
@@ -295,6 +312,7 @@ pub struct CustomerMergeWrite<'a> {
     pub absorbed_version: i64,
     pub identifiers: &'a [Identifier],
     pub event: Option<&'a NewEvent>,
+    pub consent: Option<&'a ConsentEntry>,
 }
 
 /// A request claiming an idempotency key (`IdempotencyStore::idempotency_begin`).

@@ -17,6 +17,7 @@ mod isolation;
 mod listings;
 mod openapi;
 mod operations;
+mod privacy;
 mod storage;
 mod tenancy;
 mod webhooks;

@@ -413,6 +413,7 @@ async fn webhooks_failing_for_five_days_are_disabled(backend: Backend) {
         identifiers: Vec::new(),
         association: None,
         event: Some(event),
+        consent: None,
     };
     store.insert_customers(&[row]).await.unwrap();
     let claimed = store

@@ -19,6 +19,28 @@ pub enum Sync {
     OneWay,
 }
 
+/// The lawful basis of a consent change (GDPR Art. 6(1)).
+#[derive(ToSchema, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    Consent,
+    Contract,
+    LegalObligation,
+    VitalInterests,
+    PublicTask,
+    LegitimateInterests,
+}
+
+/// How a consent change came about.
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentVia {
+    Create,
+    Update,
+    Merge,
+    Import,
+}
+
 #[derive(ToSchema, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prefer {

@@ -83,6 +83,9 @@ pub struct CustomerInput {
     #[schema(value_type = Option<Tags>)]
     tags: Option<Vec<String>>,
     permission_to_contact: Option<bool>,
+    /// How the change of `permission_to_contact` it carries was obtained; only with
+    /// such a change (`400` otherwise).
+    consent: Option<ConsentInput>,
 }
 
 /// A JSON merge patch: absent keeps, `null` clears.
@@ -113,6 +116,51 @@ pub struct CustomerPatch {
     #[schema(value_type = Option<Tags>)]
     tags: Option<Vec<String>>,
     permission_to_contact: Option<bool>,
+    /// How the change of `permission_to_contact` it carries was obtained; only with
+    /// such a change (`400` otherwise).
+    consent: Option<ConsentInput>,
+}
+
+/// How a grant or withdrawal of consent was obtained (SPEC section 10).
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"legal_basis": "consent", "method": "in-store sign-up", "text": "Yes, send me offers by email."}))]
+pub struct ConsentInput {
+    /// Default `consent`.
+    legal_basis: Option<LegalBasis>,
+    #[schema(value_type = Option<ConsentMethod>)]
+    method: Option<String>,
+    #[schema(value_type = Option<ConsentWording>)]
+    text: Option<String>,
+}
+
+/// Who made a consent change.
+#[derive(ToSchema)]
+pub struct ConsentSource {
+    product_id: Option<String>,
+    key_id: String,
+}
+
+/// One change of a customer's permission to contact.
+#[derive(ToSchema)]
+pub struct ConsentChange {
+    granted: bool,
+    at: DateTime<Utc>,
+    legal_basis: LegalBasis,
+    method: Option<String>,
+    text: Option<String>,
+    source: ConsentSource,
+    via: ConsentVia,
+}
+
+/// `GET /v1/customers/{customer_id}/consent`.
+#[derive(ToSchema)]
+pub struct ConsentHistory {
+    customer_id: String,
+    /// When consent was granted, or `0001-01-01T00:00:00Z`.
+    permission_to_contact: DateTime<Utc>,
+    /// Oldest first.
+    history: Vec<ConsentChange>,
 }
 
 #[derive(ToSchema)]

@@ -152,6 +152,28 @@ impl PartialSchema for FreeText {
 
 impl ToSchema for FreeText {}
 
+/// A consent's `method`: at most 200 characters, no control characters.
+pub struct ConsentMethod;
+
+impl PartialSchema for ConsentMethod {
+    fn schema() -> RefOr<Schema> {
+        text(NO_CONTROL, None, 200).into()
+    }
+}
+
+impl ToSchema for ConsentMethod {}
+
+/// A consent's `text`: at most 2,000 characters, no control characters but a line break.
+pub struct ConsentWording;
+
+impl PartialSchema for ConsentWording {
+    fn schema() -> RefOr<Schema> {
+        text(FREE_TEXT, None, 2000).into()
+    }
+}
+
+impl ToSchema for ConsentWording {}
+
 /// The `If-Match` header of a conditional write.
 pub struct IfMatch;
 

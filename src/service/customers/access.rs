@@ -9,6 +9,7 @@ use crate::domain::AccountId;
 use crate::error::{ApiError, ApiResult};
 use crate::service::{reachable, Hub};
 use crate::storage::{CustomerEvent, DeliveryView, StoredCustomer, VendorIdOf};
+use serde_json::{json, Value};
 
 /// How many events and deliveries a customer's page shows (the history holds one more,
 /// so the oldest shown can say what it changed).
@@ -208,6 +209,34 @@ impl Hub {
             history,
             deliveries,
         })
+    }
+
+    /// `GET /v1/customers/{id}/consent`: the record's consent now, and every change of
+    /// it, oldest first.
+    pub async fn customer_consent(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+    ) -> ApiResult<Value> {
+        let stored = self.reachable_customer(who, target).await?;
+        let history = self
+            .store
+            .consent_history(&stored.customer.customer_id)
+            .await?;
+        let record = stored.record();
+        Ok(json!({
+            "customer_id": record["customer_id"],
+            "permission_to_contact": record["permission_to_contact"],
+            "history": history.iter().map(|c| json!({
+                "granted": c.granted,
+                "at": c.at,
+                "legal_basis": c.details.legal_basis,
+                "method": c.details.method,
+                "text": c.details.text,
+                "source": {"product_id": c.source_product_id, "key_id": c.source_key_id},
+                "via": c.via,
+            })).collect::<Vec<_>>(),
+        }))
     }
 
     pub async fn get_customer(

@@ -3,11 +3,12 @@
 
 use super::input::{parse_draft, CustomerDraft, OnDuplicate};
 use super::{
-    bulk_items, collision, duplicate, event_for, matched_on, origin_of, retry_exhausted, retrying,
-    Created, ScopeSettings,
+    bulk_items, collision, consent_change, duplicate, event_for, matched_on, origin_of,
+    retry_exhausted, retrying, Created, ScopeSettings,
 };
+use crate::domain::consent::ConsentVia;
 use crate::domain::customer::{ConflictInfo, Customer, CustomerStatus, Identifier, Refusal};
-use crate::domain::tenancy::Principal;
+use crate::domain::tenancy::{Actor, Principal};
 use crate::domain::wire::{CUSTOMER_CREATED, CUSTOMER_UPDATED};
 use crate::domain::{time, AccountId, CustomerId};
 use crate::error::{ApiError, ApiResult};
@@ -20,7 +21,7 @@ impl Hub {
     /// `POST /v1/customers`.
     pub async fn create_customer(
         &self,
-        who: &Principal,
+        who: &Actor,
         body: Map<String, Value>,
         on_duplicate: OnDuplicate,
     ) -> ApiResult<Created> {
@@ -32,7 +33,7 @@ impl Hub {
     /// Creates a validated customer in a checked scope.
     pub(crate) async fn create_parsed(
         &self,
-        who: &Principal,
+        who: &Actor,
         settings: &ScopeSettings,
         draft: CustomerDraft,
         on_duplicate: OnDuplicate,
@@ -56,7 +57,7 @@ impl Hub {
     /// The result of a create from its write outcome; `None` asks for another attempt.
     pub(super) async fn settle_create(
         &self,
-        who: &Principal,
+        who: &Actor,
         settings: &ScopeSettings,
         draft: &CustomerDraft,
         row: NewCustomer,
@@ -83,7 +84,7 @@ impl Hub {
     /// What a create that matched live customers does, per `on_duplicate`.
     pub(super) async fn on_duplicate(
         &self,
-        who: &Principal,
+        who: &Actor,
         settings: &ScopeSettings,
         draft: &CustomerDraft,
         incoming: Customer,
@@ -116,7 +117,7 @@ impl Hub {
     /// Folds a duplicate create into the existing customer and associates the caller's id.
     pub(super) async fn merge_into(
         &self,
-        who: &Principal,
+        who: &Actor,
         settings: &ScopeSettings,
         existing: &CustomerId,
         draft: &CustomerDraft,
@@ -124,6 +125,7 @@ impl Hub {
         let origin = origin_of(who).cloned();
         let (fields, permission, policy) =
             (draft.fields.clone(), draft.permission, settings.policy);
+        let (actor, details) = (who.clone(), draft.consent.clone());
         let decide = move |current: &StoredCustomer| {
             let customer = &current.customer;
             if customer.status != CustomerStatus::Live {
@@ -134,6 +136,13 @@ impl Hub {
                 Some(next) => Decision::Write {
                     identifiers: next.identifiers(policy),
                     event: event_for(&next, CUSTOMER_UPDATED, origin.as_ref()),
+                    consent: consent_change(
+                        Some(customer),
+                        &next,
+                        details.as_ref(),
+                        &actor,
+                        ConsentVia::Create,
+                    ),
                     customer: next,
                 },
             }
@@ -160,7 +169,7 @@ impl Hub {
     /// that collide then take the single-create path for `on_duplicate`.
     pub async fn create_batch(
         &self,
-        who: &Principal,
+        who: &Actor,
         body: Map<String, Value>,
         on_duplicate: OnDuplicate,
     ) -> ApiResult<Vec<ApiResult<Created>>> {
@@ -240,7 +249,7 @@ impl Hub {
 /// A new customer row: the customer at version 1, the creating product's id for it (the
 /// hub's id when it gave none), and its `customer.created` event.
 fn new_customer_row(
-    who: &Principal,
+    who: &Actor,
     settings: &ScopeSettings,
     draft: &CustomerDraft,
 ) -> ApiResult<NewCustomer> {
@@ -272,6 +281,13 @@ fn new_customer_row(
     Ok(NewCustomer {
         identifiers: customer.identifiers(settings.policy),
         event: event_for(&customer, CUSTOMER_CREATED, origin),
+        consent: consent_change(
+            None,
+            &customer,
+            draft.consent.as_ref(),
+            who,
+            ConsentVia::Create,
+        ),
         association,
         customer,
     })

@@ -1,6 +1,7 @@
 //! Reading customer input (create bodies and merge patches). Phone numbers are read in
 //! the region of the customer's account, so these parsers take it.
 
+use crate::domain::consent::ConsentDetails;
 use crate::domain::customer::{
     Country, CustomerFields, CustomerPatch, Email, PersonName, Phone, ShortText, Tag, MAX_EMAILS,
     MAX_PHONES, MAX_TAGS,
@@ -37,7 +38,12 @@ pub struct CustomerDraft {
     pub vendor_id: Option<String>,
     pub fields: CustomerFields,
     pub permission: bool,
+    /// How the grant was obtained (`consent`), only with `permission_to_contact: true`.
+    pub consent: Option<ConsentDetails>,
 }
+
+/// The error of a `consent` object sent without a change of `permission_to_contact`.
+pub const CONSENT_WITHOUT_CHANGE: &str = "may only accompany a change of permission_to_contact";
 
 /// A caller's own id for a customer: 1 to 255 characters, no control characters.
 pub fn vendor_id(raw: &str) -> Result<String, String> {
@@ -118,6 +124,10 @@ pub fn parse_draft(map: Map<String, Value>, region: Region) -> ApiResult<Custome
     let permission = f
         .optional("permission_to_contact", boolean)
         .unwrap_or(false);
+    let consent = f.optional("consent", ConsentDetails::parse);
+    if consent.is_some() && !permission {
+        f.reject::<()>("consent", CONSENT_WITHOUT_CHANGE);
+    }
     if !fields.identifies_someone() && f.is_clean() {
         for field in IDENTITY_FIELDS {
             f.reject::<()>(field, IDENTITY_RULE);
@@ -128,6 +138,7 @@ pub fn parse_draft(map: Map<String, Value>, region: Region) -> ApiResult<Custome
         vendor_id: vendor,
         fields,
         permission,
+        consent,
     })
 }
 
@@ -158,6 +169,7 @@ pub fn parse_patch(
         country: patch_of(f.patch("country", text(Country::parse)), || None),
         tags: patch_of(f.patch("tags", tags), Vec::new),
         permission_to_contact: patch_of(f.patch("permission_to_contact", boolean), || false),
+        consent: f.optional("consent", ConsentDetails::parse),
     };
     // Well formed but another account than the customer's: a conflict with what is
     // stored, not a malformed request.

@@ -17,8 +17,9 @@ pub use list::{CustomerListParams, CustomerPage};
 
 use self::input::identity_required;
 use super::Hub;
+use crate::domain::consent::{ConsentDetails, ConsentEntry, ConsentVia};
 use crate::domain::customer::{Customer, CustomerScope, Identifier, MatchedOn, Refusal};
-use crate::domain::tenancy::Principal;
+use crate::domain::tenancy::{Actor, Principal};
 use crate::domain::tenants::{DedupePolicy, Region};
 use crate::domain::wire::{self, CUSTOMER_DELETED};
 use crate::domain::{AccountId, CustomerId, EventId, ProductId};
@@ -172,7 +173,33 @@ fn refused(reason: Refusal) -> ApiError {
         Refusal::ChangedMeanwhile => retry_exhausted(),
         Refusal::VersionMismatch { current } => precondition_failed(current),
         Refusal::NoIdentity => identity_required(),
+        Refusal::ConsentWithoutChange => {
+            ApiError::invalid_field("consent", input::CONSENT_WITHOUT_CHANGE)
+        }
     }
+}
+
+/// The consent history's entry for a write that takes `before` (none: a new customer) to
+/// `after`, when it changes whether the person may be contacted.
+fn consent_change(
+    before: Option<&Customer>,
+    after: &Customer,
+    details: Option<&ConsentDetails>,
+    who: &Actor,
+    via: ConsentVia,
+) -> Option<ConsentEntry> {
+    let was = before.is_some_and(|c| c.permission_to_contact.is_some());
+    let granted = after.permission_to_contact.is_some();
+    (was != granted).then(|| ConsentEntry {
+        customer_id: after.customer_id.clone(),
+        scope: after.scope.key(),
+        granted,
+        at: after.updated,
+        details: details.cloned().unwrap_or_default(),
+        source_product_id: origin_of(who).cloned(),
+        source_key_id: who.key_id.clone(),
+        via,
+    })
 }
 
 fn retry_exhausted() -> ApiError {

@@ -2,9 +2,10 @@
 //! matched, kept as customers of their own, or discarded; and two live customers merged.
 //! Each resolution writes its event in the same transaction as its change.
 
-use super::{collision, event_for, origin_of, retrying, CustomerRef, Hub};
+use super::{collision, consent_change, event_for, origin_of, retrying, CustomerRef, Hub};
+use crate::domain::consent::ConsentVia;
 use crate::domain::customer::{Customer, CustomerStatus, Identifier, Prefer};
-use crate::domain::tenancy::Principal;
+use crate::domain::tenancy::{Actor, Principal};
 use crate::domain::wire::{self, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_UPDATED};
 use crate::domain::{time, CustomerId, EventId};
 use crate::error::{ApiError, ApiResult};
@@ -85,7 +86,7 @@ impl Hub {
     /// shows the result.
     pub async fn merge_conflict(
         &self,
-        who: &Principal,
+        who: &Actor,
         id: &CustomerId,
         input: ConflictMerge,
     ) -> ApiResult<StoredCustomer> {
@@ -122,6 +123,7 @@ impl Hub {
                 .then(|| event_for(&next, CUSTOMER_UPDATED, origin))
                 .flatten();
             let association = creator_association(&record, &next);
+            let consent = consent_change(Some(current), &next, None, who, ConsentVia::Merge);
             let outcome = self
                 .store
                 .merge_conflict_record(ConflictMergeWrite {
@@ -131,6 +133,7 @@ impl Hub {
                     identifiers: &next.identifiers(settings.policy),
                     association: association.as_ref(),
                     event: event.as_ref(),
+                    consent: consent.as_ref(),
                 })
                 .await?;
             match outcome {
@@ -152,11 +155,7 @@ impl Hub {
 
     /// Keeps a conflict record as a customer of its own, without the emails and phones
     /// that belong to other customers.
-    pub async fn keep_conflict(
-        &self,
-        who: &Principal,
-        id: &CustomerId,
-    ) -> ApiResult<StoredCustomer> {
+    pub async fn keep_conflict(&self, who: &Actor, id: &CustomerId) -> ApiResult<StoredCustomer> {
         let origin = origin_of(who);
         let record = self.pending_conflict(who, id).await?;
         let settings = self.scope_settings(&record.scope).await?;
@@ -190,6 +189,7 @@ impl Hub {
             let row = NewCustomer {
                 identifiers: customer.identifiers(settings.policy),
                 event: event_for(&customer, CUSTOMER_CREATED, origin),
+                consent: consent_change(None, &customer, None, who, ConsentVia::Create),
                 association: association.clone(),
                 customer: customer.clone(),
             };
@@ -238,7 +238,7 @@ impl Hub {
     /// `merged_into`. Emits `customer.merged`.
     pub async fn merge_customers(
         &self,
-        who: &Principal,
+        who: &Actor,
         target: &CustomerRef,
         input: CustomerMerge,
     ) -> ApiResult<StoredCustomer> {
@@ -305,6 +305,8 @@ impl Hub {
                     absorbed_version: absorbed.version,
                     identifiers: &next.identifiers(settings.policy),
                     event: event.as_ref(),
+                    consent: consent_change(Some(current), &next, None, who, ConsentVia::Merge)
+                        .as_ref(),
                 })
                 .await?;
             match outcome {

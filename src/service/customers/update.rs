@@ -1,9 +1,13 @@
 //! Changing customers: a merge patch under the row lock (with `If-Match`), and deletion.
 
 use super::input::parse_patch;
-use super::{collision, event_for, origin_of, precondition_failed, refused, retrying, CustomerRef};
+use super::{
+    collision, consent_change, event_for, origin_of, precondition_failed, refused, retrying,
+    CustomerRef,
+};
+use crate::domain::consent::ConsentVia;
 use crate::domain::customer::{CustomerStatus, Refusal};
-use crate::domain::tenancy::Principal;
+use crate::domain::tenancy::{Actor, Principal};
 use crate::domain::wire::{CUSTOMER_DELETED, CUSTOMER_UPDATED};
 use crate::domain::{time, CustomerId, ProductId};
 use crate::error::{ApiError, ApiResult};
@@ -17,7 +21,7 @@ impl Hub {
     /// nothing.
     pub async fn update_customer(
         &self,
-        who: &Principal,
+        who: &Actor,
         target: &CustomerRef,
         body: Map<String, Value>,
         if_match: Option<i64>,
@@ -27,6 +31,7 @@ impl Hub {
         let settings = self.scope_settings(&found.customer.scope).await?;
         let account = found.customer.scope.account().map(|a| a.to_string());
         let patch = parse_patch(body, settings.region, account.as_deref())?;
+        let actor = who.clone();
         let decide = move |current: &StoredCustomer| {
             let customer = &current.customer;
             if customer.status != CustomerStatus::Live {
@@ -38,14 +43,28 @@ impl Hub {
                 });
             }
             let Some(next) = customer.patched(&patch, origin.as_ref(), time::now()) else {
-                return Decision::Keep;
+                return match patch.consent {
+                    Some(_) => Decision::Refuse(Refusal::ConsentWithoutChange),
+                    None => Decision::Keep,
+                };
             };
             if !next.fields.identifies_someone() {
                 return Decision::Refuse(Refusal::NoIdentity);
             }
+            let consent = consent_change(
+                Some(customer),
+                &next,
+                patch.consent.as_ref(),
+                &actor,
+                ConsentVia::Update,
+            );
+            if patch.consent.is_some() && consent.is_none() {
+                return Decision::Refuse(Refusal::ConsentWithoutChange);
+            }
             Decision::Write {
                 identifiers: next.identifiers(settings.policy),
                 event: event_for(&next, CUSTOMER_UPDATED, origin.as_ref()),
+                consent,
                 customer: next,
             }
         };

@@ -38,7 +38,7 @@ impl<DB: Dialect> ConflictStore for SqlStore<DB> {
             .unwrap_or(WriteOutcome::Stale);
         // The new customer's event was written with it.
         let written = usize::from(outcome == WriteOutcome::Done && row.event.is_some());
-        let outcome = self.finish(tx, outcome, None).await?;
+        let outcome = self.finish(tx, outcome, None, None).await?;
         self.events_written(written);
         Ok(outcome)
     }
@@ -57,7 +57,7 @@ impl<DB: Dialect> ConflictStore for SqlStore<DB> {
                 other => other,
             };
         }
-        self.finish(tx, outcome, m.event).await
+        self.finish(tx, outcome, m.event, m.consent).await
     }
 
     async fn merge_customers(&self, m: CustomerMergeWrite<'_>) -> StoreResult<WriteOutcome> {
@@ -86,7 +86,7 @@ impl<DB: Dialect> ConflictStore for SqlStore<DB> {
                 .execute(&mut tx)
                 .await?;
         }
-        self.finish(tx, outcome, m.event).await
+        self.finish(tx, outcome, m.event, m.consent).await
     }
 
     async fn discard_conflict_record(&self, id: &CustomerId) -> StoreResult<bool> {

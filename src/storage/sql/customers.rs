@@ -1,7 +1,9 @@
 //! Customers, their identifiers (the de-duplication claims) and products' own ids.
 
+use super::consent::insert_consents;
 use super::events::insert_event;
 use super::{push_keyset_bound, SqlStore};
+use crate::domain::consent::ConsentEntry;
 use crate::domain::customer::{Customer, CustomerScope, Identifier};
 use crate::domain::time::Timestamp;
 use crate::domain::{CustomerId, ProductId};
@@ -114,10 +116,13 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
                 customer,
                 identifiers,
                 event,
+                consent,
             } => {
                 let outcome =
                     update_in(&mut tx, &customer, current.customer.version, &identifiers).await?;
-                let outcome = self.finish(tx, outcome, event.as_ref()).await?;
+                let outcome = self
+                    .finish(tx, outcome, event.as_ref(), consent.as_ref())
+                    .await?;
                 Ok(Modified::Written {
                     before: current,
                     after: customer,
@@ -226,12 +231,14 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
 }
 
 impl<DB: Dialect> SqlStore<DB> {
-    /// Commits with the event when the write went through; rolls back otherwise.
+    /// Commits with the event (and the consent change) when the write went through;
+    /// rolls back otherwise.
     pub(super) async fn finish(
         &self,
         mut tx: Tx<DB>,
         outcome: WriteOutcome,
         event: Option<&NewEvent>,
+        consent: Option<&ConsentEntry>,
     ) -> StoreResult<WriteOutcome> {
         if outcome != WriteOutcome::Done {
             tx.rollback().await?;
@@ -239,6 +246,9 @@ impl<DB: Dialect> SqlStore<DB> {
         }
         if let Some(event) = event {
             insert_event(&mut tx, event).await?;
+        }
+        if let Some(consent) = consent {
+            insert_consents(&mut tx, &[consent]).await?;
         }
         tx.commit().await?;
         self.events_written(usize::from(event.is_some()));
@@ -401,6 +411,13 @@ pub(super) async fn insert_customers_in<DB: Dialect>(
         })
         .collect();
     super::events::insert_new_customer_events(tx, &events).await?;
+    let consents: Vec<&ConsentEntry> = rows
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == WriteOutcome::Done)
+        .filter_map(|(r, _)| r.consent.as_ref())
+        .collect();
+    insert_consents(tx, &consents).await?;
     Ok(outcomes)
 }
 

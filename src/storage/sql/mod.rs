@@ -4,6 +4,7 @@
 //! file per concern, each implementing that concern's trait for [`SqlStore`].
 
 mod conflicts;
+mod consent;
 mod customers;
 mod deliveries;
 mod events;
