@@ -57,6 +57,16 @@ def before_call(ctx, case, **kwargs):
         and is_positive(case)
     ):
         body["account_id"] = ACCOUNT_FOR_CREATES
+    # Whether a patch's consent object goes with a change of consent is the stored
+    # customer's to say (`400` on `consent` when not), which no schema can state; the
+    # suite tests both outcomes (tests/api/privacy.rs). A valid patch is sent without it.
+    if (
+        case.method.upper() == "PATCH"
+        and case.operation.path == "/v1/customers/{customer_id}"
+        and isinstance(body, dict)
+        and is_positive(case)
+    ):
+        body.pop("consent", None)
     headers = case.headers or {}
     for name in list(headers):
         if name.lower() == "idempotency-key" and WELL_FORMED.fullmatch(str(headers[name])):

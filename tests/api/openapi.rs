@@ -43,6 +43,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/v1/products"),
     ("get", "/v1/keys"),
     ("get", "/v1/me"),
+    ("get", "/v1/customers/{customer_id}/consent"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

@@ -141,11 +141,42 @@ impl Modify for IdentityRule {
         let merged = AllOfBuilder::new()
             .item(input)
             .item(rule)
+            .item(consent_rule(true))
             .description(Some("A create body."));
         components
             .schemas
             .insert("CustomerInput".into(), RefOr::T(merged.into()));
+        // A patch's consent object needs a permission_to_contact beside it (whether that
+        // changes the stored consent is the stored customer's to say: `400` if not).
+        if let Some(patch) = components.schemas.remove("CustomerPatch") {
+            let merged = AllOfBuilder::new()
+                .item(patch)
+                .item(consent_rule(false))
+                .description(Some("A JSON merge patch: absent keeps, `null` clears."));
+            components
+                .schemas
+                .insert("CustomerPatch".into(), RefOr::T(merged.into()));
+        }
     }
+}
+
+/// SPEC section 10: a `consent` object only with `permission_to_contact` (on a create,
+/// `true`: a create without a grant changes no consent).
+fn consent_rule(create: bool) -> Schema {
+    use utoipa::openapi::schema::AnyOfBuilder;
+    let mut permission = ObjectBuilder::new().schema_type(Type::Boolean);
+    if create {
+        permission = permission.enum_values(Some([true]));
+    }
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().property("consent", ObjectBuilder::new().schema_type(Type::Null)))
+        .item(
+            ObjectBuilder::new()
+                .required("permission_to_contact")
+                .property("permission_to_contact", permission),
+        )
+        .build()
+        .into()
 }
 
 struct BearerAuth;
