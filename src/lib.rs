@@ -105,6 +105,9 @@ impl App {
     }
 }
 
+/// How often erasure receipts are brought up to their deliveries' fate.
+pub const ERASURE_SETTLE_SECONDS: u64 = 10;
+
 /// Events (and their deliveries) are kept this long.
 pub const EVENT_RETENTION_DAYS: i64 = 30;
 
@@ -116,10 +119,21 @@ async fn maintain(
     shutdown: CancellationToken,
 ) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let mut receipts =
+        tokio::time::interval(std::time::Duration::from_secs(ERASURE_SETTLE_SECONDS));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            // Erasure receipts follow their deliveries (and so survive their purge).
+            _ = receipts.tick() => {
+                if let Err(err) = hub.settle_erasures(domain::time::now()).await {
+                    tracing::warn!(error = %err.detail, "settling erasure receipts failed");
+                }
+            }
             _ = every.tick() => {
+                if let Err(err) = hub.settle_erasures(domain::time::now()).await {
+                    tracing::warn!(error = %err.detail, "settling erasure receipts failed");
+                }
                 limits.forget_idle();
                 let cutoff = domain::time::now()
                     - chrono::Duration::hours(http::IDEMPOTENCY_RETENTION_HOURS);

@@ -42,7 +42,7 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 # Likewise customers: deleting one, or merging it away, uses it up. Each pass gets its
 # own, and the two operations that use them up get their own within it.
 CUSTOMERS_SHARED = 15
-CUSTOMERS_USED_UP = {"customers_remove": 5, "customers_merge": 5}
+CUSTOMERS_USED_UP = {"customers_remove": 5, "customers_merge": 5, "customers_erase": 5}
 CUSTOMERS_EACH = CUSTOMERS_SHARED + sum(CUSTOMERS_USED_UP.values())
 # Resolving a conflict record uses it up: each pass gets its own records for each of the
 # three resolutions, so the first one each operation draws is still pending.
@@ -201,8 +201,13 @@ def config(seeded, key, pass_index):
     # Any warning fails the run: an operation left answering only 404 (no test data) or
     # only 400 (the document looser than the validation) is a gap, not a pass.
     lines += ["", "[warnings]", "fail-on = true"]
-    # The customer a merge absorbs (`from`) and the one a delete removes.
-    for operation, key in [("customers_merge", "body.from"), ("customers_remove", "path.customer_id")]:
+    # The customer a merge absorbs (`from`), the one a delete removes and the one an
+    # erasure forgets.
+    for operation, key in [
+        ("customers_merge", "body.from"),
+        ("customers_remove", "path.customer_id"),
+        ("customers_erase", "path.customer_id"),
+    ]:
         lines += [
             "",
             "[[operations]]",

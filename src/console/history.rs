@@ -159,6 +159,7 @@ mod tests {
             event_id: format!("EV-{version}"),
             event_type: kind.into(),
             version,
+            origin_product_id: None,
             origin_name: None,
             data,
             created: crate::domain::time::now(),

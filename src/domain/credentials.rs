@@ -40,6 +40,20 @@ pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// HMAC-SHA-256 of `text` under `key`, hex: the keyed hashes of erased values
+/// (suppressions, released vendor ids), which cannot be matched without the key.
+pub fn keyed_digest(key: &[u8], text: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(text.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// 256 random bits, hex: the hub's own secrets.
+pub fn generate_secret_hex() -> String {
+    hex::encode(random_bytes())
+}
+
 /// A random token of 256 bits, base64url: console session ids and CSRF tokens.
 pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes())

@@ -236,6 +236,14 @@ pub struct CustomerFields {
 }
 
 impl CustomerFields {
+    /// Every email and phone, as identifiers (whatever the account's dedupe policy):
+    /// what erasure suppresses and suppression refuses.
+    pub fn contact_identifiers(&self) -> Vec<Identifier> {
+        let emails = self.email.iter().map(|e| Identifier::email(e.as_str()));
+        let phones = self.phone.iter().map(|p| Identifier::phone(p.as_str()));
+        emails.chain(phones).collect()
+    }
+
     /// At least one of first name, last name, email or phone.
     pub fn identifies_someone(&self) -> bool {
         self.first_name.is_some()
@@ -317,6 +325,8 @@ pub enum CustomerStatus {
     Deleted,
     Merged,
     Conflict,
+    /// Erased (SPEC section 10): only its id, scope and version are left.
+    Erased,
 }
 
 impl CustomerStatus {
@@ -326,6 +336,7 @@ impl CustomerStatus {
             Self::Deleted => "deleted",
             Self::Merged => "merged",
             Self::Conflict => "conflict",
+            Self::Erased => "erased",
         }
     }
 
@@ -335,6 +346,7 @@ impl CustomerStatus {
             "deleted" => Self::Deleted,
             "merged" => Self::Merged,
             "conflict" => Self::Conflict,
+            "erased" => Self::Erased,
             _ => return None,
         })
     }
@@ -590,6 +602,20 @@ impl Customer {
     }
 
     /// The identifiers de-duplication indexes under `policy`.
+    /// The record as erasure leaves it: its id, scope and times, a new version, and no
+    /// personal data (no fields, consent, origins or conflict copy).
+    pub fn erased(&self, now: Timestamp) -> Self {
+        let mut next = self.clone();
+        next.fields = CustomerFields::default();
+        next.permission_to_contact = None;
+        next.origins = Vec::new();
+        next.conflict = None;
+        next.status = CustomerStatus::Erased;
+        next.version = self.version + 1;
+        next.updated = now;
+        next
+    }
+
     pub fn identifiers(&self, policy: super::tenants::DedupePolicy) -> Vec<Identifier> {
         use super::tenants::DedupePolicy;
         let mut ids = Vec::new();

@@ -122,6 +122,10 @@ prefixed_id!(
     ProductId, "MP-", "product"
 );
 prefixed_id!(
+    /// An erasure and its receipt (SPEC section 10).
+    ErasureId, "ERASURE-", "erasure"
+);
+prefixed_id!(
     /// An API key's public id (never the secret).
     KeyId, "KEY-", "key"
 );
@@ -135,6 +139,7 @@ uuid_form!(PartnerId);
 uuid_form!(AccountId);
 uuid_form!(ProductId);
 uuid_form!(EventId);
+uuid_form!(ErasureId);
 
 impl KeyId {
     /// The bootstrap admin key's fixed id (it exists before any generated one).

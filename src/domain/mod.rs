@@ -10,4 +10,6 @@ pub mod tenants;
 pub mod time;
 pub mod wire;
 
-pub use ids::{AccountId, CustomerId, DeliveryId, EventId, KeyId, ParseId, PartnerId, ProductId};
+pub use ids::{
+    AccountId, CustomerId, DeliveryId, ErasureId, EventId, KeyId, ParseId, PartnerId, ProductId,
+};

@@ -54,6 +54,8 @@ pub const ADMIN_ONLY: Allowed = Allowed(&[KeyKind::Admin]);
 pub const ADMIN_OR_PARTNER: Allowed = Allowed(&[KeyKind::Admin, KeyKind::Partner]);
 pub const ADMIN_PARTNER_OR_PRODUCT: Allowed =
     Allowed(&[KeyKind::Admin, KeyKind::Partner, KeyKind::Product]);
+pub const ADMIN_PARTNER_OR_ACCOUNT: Allowed =
+    Allowed(&[KeyKind::Admin, KeyKind::Partner, KeyKind::Account]);
 pub const ANY_KEY: Allowed = Allowed(&[
     KeyKind::Admin,
     KeyKind::Partner,

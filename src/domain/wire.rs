@@ -14,6 +14,7 @@ pub const CUSTOMER_CREATED: &str = "customer.created";
 pub const CUSTOMER_UPDATED: &str = "customer.updated";
 pub const CUSTOMER_DELETED: &str = "customer.deleted";
 pub const CUSTOMER_MERGED: &str = "customer.merged";
+pub const CUSTOMER_ERASED: &str = "customer.erased";
 
 fn rfc3339(ts: &Timestamp) -> Value {
     serde_json::to_value(ts).unwrap_or(Value::Null)
@@ -97,6 +98,17 @@ pub fn deleted_event_data(customer: &Customer, deleted: &Timestamp) -> Value {
         "account_id": customer.scope.account(),
         "version": customer.version,
         "deleted": rfc3339(deleted),
+    })
+}
+
+/// The data of a `customer.erased` event: ids and the version, nothing personal.
+pub fn erased_event_data(customer: &Customer, erasure_id: &str) -> Value {
+    json!({
+        "contact_id": customer.customer_id,
+        "vendor_customer_id": null,
+        "account_id": customer.scope.account(),
+        "erasure_id": erasure_id,
+        "version": customer.version,
     })
 }
 

@@ -66,7 +66,7 @@ fn record_response(status: StatusCode, stored: &StoredCustomer) -> Response {
 /// `{customer_id}` with `?id_type=vendor` (and an optional `account_id`) names the
 /// customer by the calling product's own id. Either way a malformed id names nobody: the
 /// same `404` as an unknown one, before any lookup.
-fn target(id: String, params: &Params) -> ApiResult<CustomerRef> {
+pub(super) fn target(id: String, params: &Params) -> ApiResult<CustomerRef> {
     let not_found = || ApiError::not_found("customer");
     // Read whatever `id_type` says: a malformed filter is refused either way.
     let account = params.parse("account_id", id_text::<AccountId>)?;

@@ -64,6 +64,9 @@ pub async fn render(State(state): State<AppState>) -> Response {
         metrics::gauge!("customer_list_deliveries_pending").set(pending as f64);
         metrics::gauge!("customer_list_webhooks_disabled").set(disabled as f64);
     }
+    if let Ok(open) = store.open_erasures().await {
+        metrics::gauge!("customer_list_erasures_in_progress").set(open as f64);
+    }
     let (size, idle) = store.pool_stats();
     metrics::gauge!("customer_list_db_pool_connections", "state" => "open").set(size as f64);
     metrics::gauge!("customer_list_db_pool_connections", "state" => "idle").set(idle as f64);

@@ -4,6 +4,7 @@
 mod accounts;
 mod conflicts;
 mod customers;
+mod erasures;
 pub mod extract;
 mod health;
 mod idempotency;
@@ -50,6 +51,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(products::router())
         .merge(keys::router())
         .merge(customers::router())
+        .merge(erasures::router())
         .merge(conflicts::router())
         .merge(webhooks::router())
         .split_for_parts();

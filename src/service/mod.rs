@@ -18,11 +18,20 @@ use crate::storage::DynStore;
 #[derive(Clone)]
 pub struct Hub {
     store: DynStore,
+    /// The deployment's key for keyed hashes of erased values (read once).
+    hash_key: tokio::sync::OnceCell<String>,
 }
 
 impl Hub {
     pub fn new(store: DynStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            hash_key: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn hash_key(&self) -> &tokio::sync::OnceCell<String> {
+        &self.hash_key
     }
 
     pub fn store(&self) -> &DynStore {

@@ -86,6 +86,9 @@ pub trait Dialect: Database {
     /// The UTC hour of a timestamp column as text, `YYYY-MM-DDTHH` (for grouping by hour).
     fn hour_of(column: &str) -> String;
 
+    /// A JSON column as text (to look for an id anywhere in it with `LIKE`).
+    fn json_text(column: &str) -> String;
+
     /// ` AND <column> contains <value>` for a JSON array of strings.
     fn push_json_array_contains<'q>(sql: &mut Sql<'q, Self>, column: &str, value: &'q str);
 

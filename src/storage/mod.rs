@@ -283,6 +283,53 @@ pub trait ConsentStore: Send + Sync {
     async fn consent_history(&self, customer: &CustomerId) -> StoreResult<Vec<ConsentRecord>>;
 }
 
+/// Erasure (SPEC section 10): the one-transaction erase, receipts, suppressions, and the
+/// hub's own secrets.
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Erases a customer; `Stale` when it changed since it was read.
+    async fn erase_customer(&self, erasure: &ErasureWrite<'_>) -> StoreResult<WriteOutcome>;
+    /// Brings receipts (one, or all in progress) up to their deliveries' fate.
+    async fn settle_erasures(&self, only: Option<&str>, now: Timestamp) -> StoreResult<u64>;
+    async fn get_erasure(&self, id: &str) -> StoreResult<Option<ErasureView>>;
+    /// The erasure of an erased customer.
+    async fn erasure_of_customer(&self, customer: &CustomerId) -> StoreResult<Option<String>>;
+    /// The erasure that released a product's id (by its keyed hash).
+    async fn erasure_of_vendor_id(
+        &self,
+        product: &ProductId,
+        digest: &str,
+    ) -> StoreResult<Option<String>>;
+    /// An account's receipts, oldest first, after the (requested, id) of `after`.
+    async fn list_erasures(
+        &self,
+        account: &AccountId,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ErasureView>>;
+    /// Receipts not yet completed.
+    async fn open_erasures(&self) -> StoreResult<i64>;
+    /// Which of these (kind, keyed hash) are suppressed in the account.
+    async fn suppressed(
+        &self,
+        account: &AccountId,
+        digests: &[(&'static str, String)],
+    ) -> StoreResult<Vec<(String, String)>>;
+    async fn lift_suppression(
+        &self,
+        account: &AccountId,
+        kind: &str,
+        digest: &str,
+    ) -> StoreResult<bool>;
+    /// The hub's secret `name`, made from `generated` by the first caller to ask.
+    async fn hub_secret(&self, name: &str, generated: &str) -> StoreResult<String>;
+    /// The ids a customer absorbed, and the conflict records that matched it.
+    async fn customer_relations(
+        &self,
+        customer: &Customer,
+    ) -> StoreResult<(Vec<String>, Vec<StoredCustomer>)>;
+}
+
 /// The whole store: every concern, plus the database's own lifecycle.
 #[async_trait]
 pub trait Store:
@@ -290,6 +337,7 @@ pub trait Store:
     + CustomerStore
     + ConflictStore
     + ConsentStore
+    + ErasureStore
     + EventStore
     + DeliveryStore
     + IdempotencyStore

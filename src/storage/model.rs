@@ -234,6 +234,50 @@ pub struct FeedEvent {
     pub created: Timestamp,
 }
 
+/// An erasure as one transaction writes it (`ErasureStore::erase_customer`).
+pub struct ErasureWrite<'a> {
+    pub erasure_id: &'a str,
+    pub account: &'a AccountId,
+    /// The record as erasure leaves it, written if its stored version is `expected_version`.
+    pub customer: &'a Customer,
+    pub expected_version: i64,
+    /// `customer.erased` (none for a conflict record).
+    pub event: Option<&'a NewEvent>,
+    pub requested: Timestamp,
+    pub requested_by_key: &'a str,
+    pub requested_by_product: Option<&'a ProductId>,
+    pub reason: Option<&'a str>,
+    /// With `suppress`: the keyed hashes of its emails and phones, by kind.
+    pub suppress: Option<&'a [(&'static str, String)]>,
+    /// The products the receipt follows.
+    pub products: &'a [ProductId],
+    /// Keyed hashes of each product's released id for it, by product id.
+    pub vendor_digests: &'a std::collections::HashMap<String, String>,
+}
+
+/// An erasure receipt (ids only).
+#[derive(Clone, Debug)]
+pub struct ErasureView {
+    pub erasure_id: String,
+    pub account_id: String,
+    pub customer_id: String,
+    pub requested: Timestamp,
+    pub requested_by_key: String,
+    pub requested_by_product: Option<String>,
+    pub reason: Option<String>,
+    pub suppressed: bool,
+    pub completed: Option<Timestamp>,
+    pub products: Vec<ErasureProductView>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ErasureProductView {
+    pub product_id: String,
+    pub status: String,
+    pub acknowledged: Option<Timestamp>,
+    pub error: Option<String>,
+}
+
 /// An entry of a customer's consent history, as read back.
 #[derive(Clone, Debug)]
 pub struct ConsentRecord {
@@ -251,7 +295,8 @@ pub struct CustomerEvent {
     pub event_id: String,
     pub event_type: String,
     pub version: i64,
-    /// The product whose key made the change, by name; `None` for other keys.
+    /// The product whose key made the change, and its name; `None` for other keys.
+    pub origin_product_id: Option<String>,
     pub origin_name: Option<String>,
     pub data: serde_json::Value,
     pub created: Timestamp,
@@ -364,4 +409,5 @@ pub struct VendorIdOf {
     pub product_id: String,
     pub product_name: String,
     pub vendor_customer_id: String,
+    pub created: Timestamp,
 }

@@ -92,6 +92,10 @@ impl Dialect for Postgres {
     }
 
     /// `@>`, served by the column's GIN index.
+    fn json_text(column: &str) -> String {
+        format!("{column}::text")
+    }
+
     fn hour_of(column: &str) -> String {
         format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')")
     }

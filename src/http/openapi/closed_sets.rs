@@ -115,6 +115,8 @@ pub enum EventType {
     Updated,
     #[serde(rename = "customer.deleted")]
     Deleted,
+    #[serde(rename = "customer.erased")]
+    Erased,
     #[serde(rename = "customer.merged")]
     Merged,
 }

@@ -44,6 +44,10 @@ id_doc!(
     ProductId, domain::ProductId
 );
 id_doc!(
+    /// An erasure's id: `ERASURE-<uuid>`.
+    ErasureId, domain::ErasureId
+);
+id_doc!(
     /// A conflict record's id: `CONFLICT-<uuid>`.
     ConflictId, ConflictPrefix
 );

@@ -23,6 +23,7 @@ mod customers;
 mod events;
 mod ids;
 mod links;
+mod privacy;
 mod tenants;
 mod text;
 
@@ -30,6 +31,7 @@ pub use closed_sets::*;
 pub use customers::*;
 pub use events::*;
 pub use ids::*;
+pub use privacy::*;
 pub use tenants::*;
 pub use text::*;
 
@@ -48,8 +50,8 @@ pub use text::*;
         // webhook bodies.
         schemas(
             Problem, OnDuplicate, Sort, IdType, DeliveryStatus, IfMatch, CustomerChanged,
-            CustomerDeleted, CustomerMerged, PartnerId, AccountId, ProductId, KeyId, ConflictId,
-            RecordId, DeliveryId, Cursor, VendorId, SearchText, TagText,
+            CustomerDeleted, CustomerMerged, CustomerErased, PartnerId, AccountId, ProductId, KeyId, ConflictId,
+            RecordId, DeliveryId, ErasureId, Cursor, VendorId, SearchText, TagText,
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
@@ -104,6 +106,17 @@ pub fn complete(document: &mut utoipa::openapi::OpenApi) {
     Webhooks.modify(document);
     IdentityRule.modify(document);
     links::Links.modify(document);
+    // An erasure's body is optional (its fields have defaults); utoipa's `Option<T>` body
+    // would also allow `null`.
+    if let Some(body) = document
+        .paths
+        .paths
+        .get_mut("/v1/customers/{customer_id}/erase")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|operation| operation.request_body.as_mut())
+    {
+        body.required = Some(Required::False);
+    }
 }
 
 /// SPEC section 4: a create names at least one of `first_name`, `last_name`, `email`,
@@ -148,6 +161,19 @@ impl Modify for IdentityRule {
             .insert("CustomerInput".into(), RefOr::T(merged.into()));
         // A patch's consent object needs a permission_to_contact beside it (whether that
         // changes the stored consent is the stored customer's to say: `400` if not).
+        // A suppression is lifted for an email, a phone, or both.
+        if let Some(lift) = components.schemas.remove("SuppressionLift") {
+            let either = AnyOfBuilder::new()
+                .item(ObjectBuilder::new().required("email"))
+                .item(ObjectBuilder::new().required("phone"));
+            let merged = AllOfBuilder::new()
+                .item(lift)
+                .item(either)
+                .description(Some("The account and an email, a phone, or both."));
+            components
+                .schemas
+                .insert("SuppressionLift".into(), RefOr::T(merged.into()));
+        }
         if let Some(patch) = components.schemas.remove("CustomerPatch") {
             let merged = AllOfBuilder::new()
                 .item(patch)
@@ -169,7 +195,9 @@ fn consent_rule(create: bool) -> Schema {
         permission = permission.enum_values(Some([true]));
     }
     AnyOfBuilder::new()
-        .item(ObjectBuilder::new().property("consent", ObjectBuilder::new().schema_type(Type::Null)))
+        .item(
+            ObjectBuilder::new().property("consent", ObjectBuilder::new().schema_type(Type::Null)),
+        )
         .item(
             ObjectBuilder::new()
                 .required("permission_to_contact")
@@ -363,6 +391,7 @@ impl Modify for Webhooks {
             "customer.updated": hook("customer.updated", "CustomerChanged", "A customer changed"),
             "customer.deleted": hook("customer.deleted", "CustomerDeleted", "A customer was deleted"),
             "customer.merged": hook("customer.merged", "CustomerMerged", "Customers were merged into one"),
+            "customer.erased": hook("customer.erased", "CustomerErased", "A customer was erased: forget them"),
         });
         // utoipa 5 has no field for `webhooks`; its extensions serialize at the top level.
         openapi
@@ -388,6 +417,10 @@ pub struct Problem {
     conflicting_customer_id: Option<String>,
     matched_on: Option<Vec<Matched>>,
     merged_into: Option<String>,
+    /// A customer erased (SPEC section 10): the erasure's id.
+    erasure_id: Option<String>,
+    /// `suppressed`: the field whose value was erased with suppression (not echoed).
+    field: Option<String>,
     current_version: Option<i64>,
     hint: Option<String>,
 }

@@ -127,7 +127,18 @@ impl Hub {
                     }
                 }
                 return match found.len() {
-                    0 => Err(ApiError::not_found("customer")),
+                    // An id released by an erasure still says so.
+                    0 => Err(
+                        match self
+                            .erasure_of_vendor_id(product, vendor_customer_id)
+                            .await?
+                        {
+                            Some(erasure) => {
+                                ApiError::not_found("customer").with("erasure_id", &erasure)
+                            }
+                            None => ApiError::not_found("customer"),
+                        },
+                    ),
                     1 => Ok(found.remove(0)),
                     _ => Err(ApiError::invalid_field(
                         "account_id",
@@ -161,6 +172,10 @@ impl Hub {
             CustomerStatus::Merged => {
                 Err(ApiError::not_found("customer")
                     .with("merged_into", &stored.customer.merged_into))
+            }
+            CustomerStatus::Erased => {
+                let erasure = self.store.erasure_of_customer(&id).await?;
+                Err(ApiError::not_found("customer").with("erasure_id", &erasure))
             }
         }
     }
@@ -220,23 +235,36 @@ impl Hub {
     ) -> ApiResult<Value> {
         let stored = self.reachable_customer(who, target).await?;
         let history = self
-            .store
-            .consent_history(&stored.customer.customer_id)
+            .customer_consent_entries(&stored.customer.customer_id)
             .await?;
         let record = stored.record();
         Ok(json!({
             "customer_id": record["customer_id"],
             "permission_to_contact": record["permission_to_contact"],
-            "history": history.iter().map(|c| json!({
-                "granted": c.granted,
-                "at": c.at,
-                "legal_basis": c.details.legal_basis,
-                "method": c.details.method,
-                "text": c.details.text,
-                "source": {"product_id": c.source_product_id, "key_id": c.source_key_id},
-                "via": c.via,
-            })).collect::<Vec<_>>(),
+            "history": history,
         }))
+    }
+
+    /// A customer's consent history as the API shows it, oldest first.
+    pub(super) async fn customer_consent_entries(
+        &self,
+        customer: &crate::domain::CustomerId,
+    ) -> ApiResult<Vec<Value>> {
+        let history = self.store.consent_history(customer).await?;
+        Ok(history
+            .iter()
+            .map(|c| {
+                json!({
+                    "granted": c.granted,
+                    "at": c.at,
+                    "legal_basis": c.details.legal_basis,
+                    "method": c.details.method,
+                    "text": c.details.text,
+                    "source": {"product_id": c.source_product_id, "key_id": c.source_key_id},
+                    "via": c.via,
+                })
+            })
+            .collect())
     }
 
     pub async fn get_customer(

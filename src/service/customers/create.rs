@@ -242,6 +242,8 @@ impl Hub {
             }
         };
         let draft = parse_draft(body, settings.region)?;
+        self.refuse_suppressed(&settings.scope, &draft.fields.contact_identifiers())
+            .await?;
         Ok((settings, draft))
     }
 }

@@ -7,12 +7,15 @@
 mod access;
 mod associations;
 mod create;
+mod erase;
+mod export;
 pub mod input;
 pub mod list;
 pub mod resolve;
 mod update;
 
 pub use access::{CustomerPageFacts, PAGE_HISTORY};
+pub use erase::{receipt, ErasureInput, SuppressedValue};
 pub use list::{CustomerListParams, CustomerPage};
 
 use self::input::identity_required;

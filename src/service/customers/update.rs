@@ -31,6 +31,11 @@ impl Hub {
         let settings = self.scope_settings(&found.customer.scope).await?;
         let account = found.customer.scope.account().map(|a| a.to_string());
         let patch = parse_patch(body, settings.region, account.as_deref())?;
+        let mut added = crate::domain::customer::CustomerFields::default();
+        added.email = patch.email.clone().unwrap_or_default();
+        added.phone = patch.phone.clone().unwrap_or_default();
+        self.refuse_suppressed(&found.customer.scope, &added.contact_identifiers())
+            .await?;
         let actor = who.clone();
         let decide = move |current: &StoredCustomer| {
             let customer = &current.customer;

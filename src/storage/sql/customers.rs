@@ -1,7 +1,7 @@
 //! Customers, their identifiers (the de-duplication claims) and products' own ids.
 
 use super::consent::insert_consents;
-use super::events::insert_event;
+use super::events::{insert_event, Receivers};
 use super::{push_keyset_bound, SqlStore};
 use crate::domain::consent::ConsentEntry;
 use crate::domain::customer::{Customer, CustomerScope, Identifier};
@@ -59,7 +59,7 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
     async fn vendor_ids_of(&self, customer: &CustomerId) -> StoreResult<Vec<VendorIdOf>> {
         // By the associations_customer index; one row per product.
         Ok(Sql::<DB>::new(
-            "SELECT a.product_id, p.name AS product_name, a.vendor_customer_id \
+            "SELECT a.product_id, p.name AS product_name, a.vendor_customer_id, a.created \
              FROM associations a JOIN products p ON p.product_id = a.product_id \
              WHERE a.customer_id = $1 ORDER BY p.name, a.product_id",
         )
@@ -147,7 +147,7 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
         release_identifiers(&mut tx, &customer.customer_id).await?;
         // The event snapshots the vendor ids before they are released.
         if let Some(event) = event {
-            insert_event(&mut tx, event).await?;
+            insert_event(&mut tx, event, Receivers::TwoWay).await?;
         }
         Sql::<DB>::new("DELETE FROM associations WHERE customer_id = $1")
             .bind(customer.customer_id.as_str())
@@ -245,7 +245,7 @@ impl<DB: Dialect> SqlStore<DB> {
             return Ok(outcome);
         }
         if let Some(event) = event {
-            insert_event(&mut tx, event).await?;
+            insert_event(&mut tx, event, Receivers::TwoWay).await?;
         }
         if let Some(consent) = consent {
             insert_consents(&mut tx, &[consent]).await?;

@@ -30,6 +30,7 @@ struct CustomerEventRow {
     event_id: String,
     r#type: String,
     version: i64,
+    origin_product_id: Option<String>,
     origin_name: Option<String>,
     data: Json<serde_json::Value>,
     created: Timestamp,
@@ -77,7 +78,8 @@ impl<DB: Dialect> EventStore for SqlStore<DB> {
         limit: i64,
     ) -> StoreResult<Vec<CustomerEvent>> {
         let rows: Vec<CustomerEventRow> = Sql::<DB>::new(
-            "SELECT e.event_id, e.type, e.version, p.name AS origin_name, e.data, e.created \
+            "SELECT e.event_id, e.type, e.version, e.origin_product_id, p.name AS origin_name, \
+             e.data, e.created \
              FROM events e LEFT JOIN products p ON p.product_id = e.origin_product_id \
              WHERE e.customer_id = $1 AND e.account_id = $2 ORDER BY e.seq DESC LIMIT $3",
         )
@@ -92,6 +94,7 @@ impl<DB: Dialect> EventStore for SqlStore<DB> {
                 event_id: r.event_id,
                 event_type: r.r#type,
                 version: r.version,
+                origin_product_id: r.origin_product_id,
                 origin_name: r.origin_name,
                 data: r.data.0,
                 created: r.created,
@@ -117,9 +120,23 @@ impl<DB: Dialect> EventStore for SqlStore<DB> {
     }
 }
 
+/// Which activated products an event goes to (with an enabled webhook, never back to the
+/// product that caused it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Receivers {
+    /// Those activated two-way: every change.
+    TwoWay,
+    /// Those activated either way: `customer.erased`, which one-way products must hear too.
+    AnyMode,
+}
+
 /// Writes an event with a snapshot of every product's id for the customer, and queues
 /// its deliveries.
-pub(super) async fn insert_event<DB: Dialect>(tx: &mut Tx<DB>, e: &NewEvent) -> StoreResult<()> {
+pub(super) async fn insert_event<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    e: &NewEvent,
+    receivers: Receivers,
+) -> StoreResult<()> {
     let vendor_ids: Vec<(String, String)> = Sql::<DB>::new(
         "SELECT product_id, vendor_customer_id FROM associations WHERE customer_id = $1",
     )
@@ -138,7 +155,7 @@ pub(super) async fn insert_event<DB: Dialect>(tx: &mut Tx<DB>, e: &NewEvent) -> 
     insert.execute(tx).await?;
     // A first version has no older delivery to supersede.
     let supersede_at = (e.version > 1).then_some(e.created);
-    enqueue_deliveries(tx, &[e.event_id.as_str()], supersede_at).await
+    enqueue_deliveries(tx, &[e.event_id.as_str()], supersede_at, receivers).await
 }
 
 /// Writes the events of new customers (each with its creator's id as its only vendor
@@ -153,7 +170,7 @@ pub(super) async fn insert_new_customer_events<DB: Dialect>(
         insert.execute(tx).await?;
         let ids: Vec<&str> = chunk.iter().map(|(e, _)| e.event_id.as_str()).collect();
         // New customers: no older delivery of theirs to supersede.
-        enqueue_deliveries(tx, &ids, None).await?;
+        enqueue_deliveries(tx, &ids, None, Receivers::TwoWay).await?;
     }
     Ok(())
 }
@@ -181,22 +198,27 @@ async fn enqueue_deliveries<DB: Dialect>(
     tx: &mut Tx<DB>,
     event_ids: &[&str],
     supersede_at: Option<Timestamp>,
+    receivers: Receivers,
 ) -> StoreResult<()> {
     if event_ids.is_empty() {
         return Ok(());
     }
-    let mut insert = Sql::<DB>::new(
+    let modes = match receivers {
+        Receivers::TwoWay => "a.sync = 'two_way'",
+        Receivers::AnyMode => "a.sync IN ('two_way', 'one_way')",
+    };
+    let mut insert = Sql::<DB>::new(format!(
         "INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, event_seq, \
          version, status, attempts, next_attempt, lease_until, created, updated) \
          SELECT e.event_id || '.' || a.product_id, a.product_id, e.account_id, e.customer_id, \
          e.seq, e.version, 'pending', 0, e.created, NULL, e.created, e.created \
          FROM events e \
-         JOIN activations a ON a.account_id = e.account_id AND a.sync = 'two_way' \
+         JOIN activations a ON a.account_id = e.account_id AND {modes} \
          JOIN products p ON p.product_id = a.product_id \
            AND p.webhook_url IS NOT NULL AND p.webhook_status = 'enabled' \
          WHERE (e.origin_product_id IS NULL OR a.product_id <> e.origin_product_id) \
-           AND e.event_id IN (",
-    );
+           AND e.event_id IN ("
+    ));
     insert.push_list(event_ids.iter().copied()).push(")");
     let queued = insert.execute(tx).await?;
     if queued == 0 {

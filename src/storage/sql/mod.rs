@@ -7,6 +7,7 @@ mod conflicts;
 mod consent;
 mod customers;
 mod deliveries;
+mod erasures;
 mod events;
 mod idempotency;
 mod sessions;
