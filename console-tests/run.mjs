@@ -473,6 +473,40 @@ await scenario("products-and-deliveries", async ({ page, check }) => {
   expect((await page.content()).includes("No product is activated"), "deactivated");
 });
 
+await scenario("consent-export-erase", async ({ page, check }) => {
+  // A customer who gave consent in the shop, then is forgotten at their request.
+  const ada = await api("POST", "/v1/customers", salonKey, {
+    first_name: "Ada", last_name: "Forgotten", email: "ada.forgotten@example.com",
+    permission_to_contact: true, consent: { method: "in-store sign-up", text: "Yes, email me." },
+  });
+  await signIn(page, salonKey);
+  await page.goto(`${base}/console/customers/${ada.customer_id}`);
+  const consent = await page.locator("table.consent").innerText();
+  expect(consent.includes("Granted") && consent.includes("in-store sign-up"), `the consent history: ${consent}`);
+  const exported = await page.request.get(`${base}/console/customers/${ada.customer_id}/export`);
+  expect(exported.status() === 200, `export answered ${exported.status()}`);
+  expect((exported.headers()["content-disposition"] || "").includes(`${ada.customer_id}.json`), "a download named after the customer");
+  const doc = await exported.json();
+  expect(doc.customer.email[0] === "ada.forgotten@example.com" && doc.consent_history.length === 1, "the export holds the person");
+  await check("customer-with-consent", { phone: true });
+  await page.getByLabel("Reason (optional, no personal details)").fill("asked at the front desk");
+  await page.getByLabel("Refuse this person if they are added again").check();
+  await page.getByRole("button", { name: "Erase this customer" }).click();
+  await page.waitForURL(/\/console\/erasures\/ERASURE-/);
+  const receipt = await page.locator("main").innerText();
+  expect(receipt.includes("Nothing of this person is left") && receipt.includes("asked at the front desk"), `the receipt: ${receipt}`);
+  await check("receipt", { phone: true });
+  const gone = await fetch(`${base}/v1/customers/${ada.customer_id}`, { headers: { authorization: `Bearer ${salonKey}` } });
+  const problem = await gone.json();
+  expect(gone.status === 404 && problem.erasure_id, "erased for the API too, with its erasure id");
+  const again = await fetch(`${base}/v1/customers`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${salonKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ first_name: "Ada", email: "ada.forgotten@example.com" }),
+  });
+  expect(again.status === 409 && (await again.json()).code === "suppressed", "the email cannot come back");
+});
+
 await browser.close();
 receiver.close();
 server.kill("SIGTERM");

@@ -75,6 +75,8 @@ struct CustomerPage<'a> {
     fields: Vec<Field>,
     history: Vec<HistoryRow>,
     sent: Vec<SentRow>,
+    /// (when, granted or withdrawn, basis, how, via)
+    consent_history: Vec<(String, &'static str, String, String, String)>,
 }
 
 #[derive(Template)]
@@ -163,7 +165,7 @@ fn page(
             consent: if consent == NO_CONSENT {
                 "Not given".into()
             } else {
-                format!("Given {consent}")
+                format!("Given {}", history::when_text(&consent))
             },
             consented,
             version: record["version"].as_i64().unwrap_or_default(),
@@ -192,6 +194,23 @@ fn page(
             fields,
             history: history::history(&facts.history, PAGE_HISTORY as usize),
             sent: history::sent(&facts.deliveries),
+            consent_history: facts
+                .consent
+                .iter()
+                .map(|c| {
+                    (
+                        history::when_text(c["at"].as_str().unwrap_or_default()),
+                        if c["granted"] == Value::Bool(true) { "Granted" } else { "Withdrawn" },
+                        text(c, "legal_basis").replace('_', " "),
+                        [text(c, "method"), text(c, "text")]
+                            .into_iter()
+                            .filter(|t| !t.is_empty())
+                            .collect::<Vec<_>>()
+                            .join(": "),
+                        text(c, "via"),
+                    )
+                })
+                .collect(),
         },
     )
 }

@@ -12,6 +12,7 @@ mod customers;
 mod duplicates;
 mod history;
 mod merge;
+mod privacy;
 mod products;
 mod session;
 mod tenants;
@@ -45,6 +46,9 @@ pub fn router() -> Router<AppState> {
             get(customer::show).post(customer::update),
         )
         .route("/console/customers/{id}/delete", post(customer::remove))
+        .route("/console/customers/{id}/erase", post(privacy::erase))
+        .route("/console/customers/{id}/export", get(privacy::export))
+        .route("/console/erasures/{id}", get(privacy::receipt))
         .route(
             "/console/customers/{id}/merge",
             get(merge::show).post(merge::merge),

@@ -42,6 +42,11 @@ pub trait TenantStore: Send + Sync {
     async fn insert_product(&self, product: &Product, key: &ApiKey, hash: &str) -> StoreResult<()>;
     async fn get_product(&self, id: &ProductId) -> StoreResult<Option<Product>>;
     async fn list_products(&self, page: &ProductPage) -> StoreResult<Vec<Product>>;
+    /// The names of these products, by id (one query).
+    async fn product_names(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, String>>;
     /// Writes `name`, `webhook_url` and `updated`.
     async fn update_product(&self, product: &Product) -> StoreResult<()>;
 

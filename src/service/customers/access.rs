@@ -23,6 +23,8 @@ pub struct CustomerPageFacts {
     pub history: Vec<CustomerEvent>,
     /// Newest first.
     pub deliveries: Vec<DeliveryView>,
+    /// Its consent history as the API shows it, oldest first.
+    pub consent: Vec<Value>,
 }
 
 impl Hub {
@@ -218,11 +220,13 @@ impl Hub {
             ),
             None => (Vec::new(), Vec::new()),
         };
+        let consent = self.customer_consent_entries(id).await?;
         Ok(CustomerPageFacts {
             stored,
             vendor_ids,
             history,
             deliveries,
+            consent,
         })
     }
 

@@ -123,6 +123,19 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         Ok(rows.into_iter().map(Partner::from).collect())
     }
 
+    async fn product_names(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, String>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut sql = Sql::<DB>::new("SELECT product_id, name FROM products WHERE product_id IN (");
+        sql.push_list(ids.iter().map(String::as_str)).push(")");
+        let rows: Vec<(String, String)> = sql.fetch_all(&mut *self.read().await?).await?;
+        Ok(rows.into_iter().collect())
+    }
+
     async fn list_products(&self, page: &ProductPage) -> StoreResult<Vec<Product>> {
         let rows: Vec<ProductRow> =
             tenant_page::<DB, _>(PRODUCT_COLUMNS, "products", "product_id", true, page)
