@@ -200,7 +200,11 @@ fn page(
                 .map(|c| {
                     (
                         history::when_text(c["at"].as_str().unwrap_or_default()),
-                        if c["granted"] == Value::Bool(true) { "Granted" } else { "Withdrawn" },
+                        if c["granted"] == Value::Bool(true) {
+                            "Granted"
+                        } else {
+                            "Withdrawn"
+                        },
                         text(c, "legal_basis").replace('_', " "),
                         [text(c, "method"), text(c, "text")]
                             .into_iter()

@@ -68,7 +68,10 @@ pub async fn erase(
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
     if reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return refusal(ApiError::invalid_field("reason", "must be at most 200 characters"));
+        return refusal(ApiError::invalid_field(
+            "reason",
+            "must be at most 200 characters",
+        ));
     }
     let input = ErasureInput {
         reason,
@@ -92,7 +95,11 @@ pub async fn receipt(
     let Some(erasure) = ErasureId::parse(&id) else {
         return refusal(ApiError::not_found("erasure"));
     };
-    let view = match state.hub.get_erasure(&session.key.principal, &erasure).await {
+    let view = match state
+        .hub
+        .get_erasure(&session.key.principal, &erasure)
+        .await
+    {
         Ok(view) => view,
         Err(err) => return refusal(err),
     };
@@ -145,8 +152,7 @@ pub async fn export(
     {
         Ok((id, document)) => {
             let mut response = Json(document).into_response();
-            if let Ok(value) =
-                HeaderValue::from_str(&format!("attachment; filename=\"{id}.json\""))
+            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.json\""))
             {
                 response
                     .headers_mut()
