@@ -11,9 +11,8 @@ use crate::http::AppState;
 use crate::service::customers::{CustomerRef, ErasureInput};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
 
 pub struct ProductPart {
     name: String,
@@ -150,16 +149,7 @@ pub async fn export(
         .export_customer(&session.key.principal, &CustomerRef::Id(customer))
         .await
     {
-        Ok((id, document)) => {
-            let mut response = Json(document).into_response();
-            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.json\""))
-            {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_DISPOSITION, value);
-            }
-            response
-        }
+        Ok((id, document)) => crate::http::export_attachment(&id, document),
         Err(err) => refusal(err),
     }
 }

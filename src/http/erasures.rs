@@ -197,7 +197,13 @@ async fn export(
 ) -> ApiResult<Response> {
     let target = target(raw, &params)?;
     let (customer_id, body) = state.hub.export_customer(&who, &target).await?;
-    let mut response = Json(body).into_response();
+    Ok(export_attachment(&customer_id, body))
+}
+
+/// A person's export as a download named after the customer (the API's and the console's).
+pub(crate) fn export_attachment(customer_id: &str, document: Value) -> Response {
+    let mut response = Json(document).into_response();
+    // Customer ids are `CUSTOMER-<uuid>`: always a valid header value.
     if let Ok(value) =
         HeaderValue::from_str(&format!("attachment; filename=\"{customer_id}.json\""))
     {
@@ -205,5 +211,5 @@ async fn export(
             .headers_mut()
             .insert(header::CONTENT_DISPOSITION, value);
     }
-    Ok(response)
+    response
 }

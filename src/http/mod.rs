@@ -5,6 +5,7 @@ mod accounts;
 mod conflicts;
 mod customers;
 mod erasures;
+pub(crate) use erasures::export_attachment;
 pub mod extract;
 mod health;
 mod idempotency;

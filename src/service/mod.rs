@@ -30,10 +30,6 @@ impl Hub {
         }
     }
 
-    pub(crate) fn hash_key(&self) -> &tokio::sync::OnceCell<String> {
-        &self.hash_key
-    }
-
     pub fn store(&self) -> &DynStore {
         &self.store
     }

@@ -452,6 +452,15 @@ async fn erasure_leaves_no_trace_and_reaches_every_product(backend: Backend) {
         .await;
     page.expect(200);
     assert_eq!(page.body["erasures"][0]["erasure_id"], json!(erasure_id));
+    // Another account's key reads neither the receipt nor the list (the same 404).
+    let other = app.create_account(&partner).await;
+    let (_, stranger) = app.issue_key("accounts", &other).await;
+    app.get(&format!("/v1/erasures/{erasure_id}"), &stranger)
+        .await
+        .expect_problem(404, "not_found");
+    app.get(&format!("/v1/erasures?account_id={account}"), &stranger)
+        .await
+        .expect_problem(404, "not_found");
 
     // No table holds anything of the person (on SQLite: not even the file's free pages).
     let stored = stored_text(&app).await;

@@ -76,27 +76,28 @@ pub fn receipt(view: &ErasureView) -> Value {
     })
 }
 
+/// The keyed hash of an erased email or phone (a suppression).
+fn identifier_digest(key: &[u8], identifier: &Identifier) -> String {
+    keyed_digest(key, &format!("{}:{}", identifier.kind, identifier.value))
+}
+
+/// The keyed hash of a product's released id for an erased customer.
+fn vendor_id_digest(key: &[u8], product: &str, vendor_customer_id: &str) -> String {
+    keyed_digest(key, &format!("vendor:{product}:{vendor_customer_id}"))
+}
+
 impl Hub {
     /// The deployment's key for keyed hashes of erased values, made once and kept in the
     /// database (so hashes cannot be matched across deployments).
     async fn erasure_hash_key(&self) -> ApiResult<Vec<u8>> {
         let key = self
-            .hash_key()
+            .hash_key
             .get_or_try_init(|| async {
                 let generated = crate::domain::credentials::generate_secret_hex();
                 self.store.hub_secret(HASH_KEY, &generated).await
             })
             .await?;
         Ok(key.as_bytes().to_vec())
-    }
-
-    /// The keyed hash of an identifier, as suppressions store it.
-    async fn identifier_digest(&self, identifier: &Identifier) -> ApiResult<String> {
-        let key = self.erasure_hash_key().await?;
-        Ok(keyed_digest(
-            &key,
-            &format!("{}:{}", identifier.kind, identifier.value),
-        ))
     }
 
     /// `409 suppressed` naming the first field whose value was erased with suppression.
@@ -111,10 +112,11 @@ impl Hub {
         if identifiers.is_empty() {
             return Ok(());
         }
-        let mut digests = Vec::with_capacity(identifiers.len());
-        for identifier in identifiers {
-            digests.push((identifier.kind, self.identifier_digest(identifier).await?));
-        }
+        let key = self.erasure_hash_key().await?;
+        let digests: Vec<(&'static str, String)> = identifiers
+            .iter()
+            .map(|i| (i.kind, identifier_digest(&key, i)))
+            .collect();
         let hits = self.store.suppressed(account, &digests).await?;
         match hits.first() {
             None => Ok(()),
@@ -173,10 +175,7 @@ impl Hub {
             let vendor_digests: HashMap<String, String> = vendor_ids
                 .iter()
                 .map(|v| {
-                    let digest = keyed_digest(
-                        &key,
-                        &format!("vendor:{}:{}", v.product_id, v.vendor_customer_id),
-                    );
+                    let digest = vendor_id_digest(&key, &v.product_id, &v.vendor_customer_id);
                     (v.product_id.clone(), digest)
                 })
                 .collect();
@@ -185,12 +184,7 @@ impl Hub {
                     .fields
                     .contact_identifiers()
                     .iter()
-                    .map(|i| {
-                        (
-                            i.kind,
-                            keyed_digest(&key, &format!("{}:{}", i.kind, i.value)),
-                        )
-                    })
+                    .map(|i| (i.kind, identifier_digest(&key, i)))
                     .collect()
             });
             let event = (!is_conflict).then(|| NewEvent {
@@ -309,8 +303,9 @@ impl Hub {
             });
         }
         // Idempotent, as a DELETE: afterwards the value is not suppressed, whether it was.
+        let key = self.erasure_hash_key().await?;
         for identifier in &identifiers {
-            let digest = self.identifier_digest(identifier).await?;
+            let digest = identifier_digest(&key, identifier);
             self.store
                 .lift_suppression(account, identifier.kind, &digest)
                 .await?;
@@ -325,7 +320,7 @@ impl Hub {
         vendor_customer_id: &str,
     ) -> ApiResult<Option<String>> {
         let key = self.erasure_hash_key().await?;
-        let digest = keyed_digest(&key, &format!("vendor:{product}:{vendor_customer_id}"));
+        let digest = vendor_id_digest(&key, product.as_str(), vendor_customer_id);
         Ok(self.store.erasure_of_vendor_id(product, &digest).await?)
     }
 
