@@ -244,6 +244,15 @@ impl CustomerFields {
         emails.chain(phones).collect()
     }
 
+    /// The emails and phones `self` has that `before` has not (what a merge adds).
+    pub fn identifiers_added_to(&self, before: &CustomerFields) -> Vec<Identifier> {
+        let had = before.contact_identifiers();
+        self.contact_identifiers()
+            .into_iter()
+            .filter(|i| !had.contains(i))
+            .collect()
+    }
+
     /// At least one of first name, last name, email or phone.
     pub fn identifies_someone(&self) -> bool {
         self.first_name.is_some()

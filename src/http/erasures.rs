@@ -101,7 +101,7 @@ async fn list(
     let cursor = params.0.get("cursor").map(String::as_str);
     let (views, next) = state
         .hub
-        .list_erasures(&who, &account, cursor, limit)
+        .list_erasures(&who, &account, cursor, false, limit)
         .await?;
     Ok(Json(json!({
         "erasures": views.iter().map(receipt).collect::<Vec<_>>(),

@@ -305,10 +305,20 @@ pub trait ErasureStore: Send + Sync {
         product: &ProductId,
         digest: &str,
     ) -> StoreResult<Option<String>>;
-    /// An account's receipts, oldest first, after the (requested, id) of `after`.
+    /// An account's receipts in (requested, id) order, oldest first or newest first,
+    /// after the (requested, id) of `after` in that order.
     async fn list_erasures(
         &self,
         account: &AccountId,
+        after: Option<(Timestamp, String)>,
+        newest_first: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<ErasureView>>;
+    /// Every account's receipts requested at or after `since`, oldest first, after the
+    /// (requested, id) of `after`: what a restore from backup must erase again.
+    async fn erasures_since(
+        &self,
+        since: Timestamp,
         after: Option<(Timestamp, String)>,
         limit: i64,
     ) -> StoreResult<Vec<ErasureView>>;
@@ -326,6 +336,12 @@ pub trait ErasureStore: Send + Sync {
         kind: &str,
         digest: &str,
     ) -> StoreResult<bool>;
+    /// An account's newest `limit` suppressions, and how many it has.
+    async fn list_suppressions(
+        &self,
+        account: &AccountId,
+        limit: i64,
+    ) -> StoreResult<(Vec<SuppressionView>, i64)>;
     /// The hub's secret `name`, made from `generated` by the first caller to ask.
     async fn hub_secret(&self, name: &str, generated: &str) -> StoreResult<String>;
     /// The ids a customer absorbed, and the conflict records that matched it.

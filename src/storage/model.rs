@@ -270,6 +270,15 @@ pub struct ErasureView {
     pub products: Vec<ErasureProductView>,
 }
 
+/// A suppressed email or phone: only its kind, its keyed hash and where it came from.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SuppressionView {
+    pub kind: String,
+    pub digest: String,
+    pub erasure_id: Option<String>,
+    pub created: Timestamp,
+}
+
 #[derive(Clone, Debug)]
 pub struct ErasureProductView {
     pub product_id: String,

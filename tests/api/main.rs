@@ -18,6 +18,7 @@ mod listings;
 mod openapi;
 mod operations;
 mod privacy;
+mod restore;
 mod storage;
 mod tenancy;
 mod webhooks;

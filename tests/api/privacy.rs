@@ -14,6 +14,7 @@ on_both_backends!(
     a_merge_that_grants_consent_records_it,
     erasure_leaves_no_trace_and_reaches_every_product,
     suppression_refuses_an_erased_email_until_lifted,
+    a_merge_cannot_bring_back_a_suppressed_phone,
     an_export_holds_everything_about_the_person,
 );
 
@@ -240,7 +241,7 @@ async fn a_merge_that_grants_consent_records_it(backend: Backend) {
 
 /// Every table's rows as text, to search for what must be gone: on SQLite the database
 /// file itself after a checkpoint (so free pages count too), on Postgres every live row.
-async fn stored_text(app: &TestApp) -> String {
+pub(crate) async fn stored_text(app: &TestApp) -> String {
     match app.backend {
         Backend::Sqlite => {
             use sqlx::ConnectOptions;
@@ -634,6 +635,66 @@ async fn suppression_refuses_an_erased_email_until_lifted(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 403);
+}
+
+/// On an account that de-duplicates on email alone, two customers may share a phone:
+/// erasing one with suppression leaves the phone on the other, and a merge that would add
+/// it to a third customer is refused like a create.
+async fn a_merge_cannot_bring_back_a_suppressed_phone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let partner = app.create_partner().await;
+    let account = app
+        .post(
+            "/v1/accounts",
+            &app.admin_key,
+            json!({"partner_id": partner, "name": "Studio", "default_region": "CA",
+                   "dedupe_policy": "email"}),
+        )
+        .await
+        .str("account_id");
+    let product = app.create_product(Some(&partner)).await;
+    let key = product["api_key"].as_str().unwrap().to_owned();
+    app.activate(&account, product["product_id"].as_str().unwrap(), "two_way")
+        .await;
+    let create = |email: &str, phone: Option<&str>| {
+        let mut body = json!({"account_id": account, "email": email});
+        if let Some(phone) = phone {
+            body["phone"] = json!(phone);
+        }
+        let (app, key) = (&app, &key);
+        async move {
+            let r = app.post("/v1/customers", key, body).await;
+            r.expect(201);
+            r.str("customer_id")
+        }
+    };
+    let erased = create("erased@example.com", Some("+13065550142")).await;
+    let sharer = create("sharer@example.com", Some("+13065550142")).await;
+    let survivor = create("survivor@example.com", None).await;
+    app.post(
+        &format!("/v1/customers/{erased}/erase"),
+        &key,
+        json!({"suppress": true}),
+    )
+    .await
+    .expect(202);
+    let refused = app
+        .post(
+            &format!("/v1/customers/{survivor}/merge"),
+            &key,
+            json!({"from": sharer}),
+        )
+        .await;
+    refused.expect_problem(409, "suppressed");
+    assert_eq!(refused.body["field"], json!("phone"));
+    assert!(!refused.body.to_string().contains("550142"));
+    // Nothing moved: both are still live as they were.
+    app.get(&format!("/v1/customers/{sharer}"), &key)
+        .await
+        .expect(200);
+    let r = app.get(&format!("/v1/customers/{survivor}"), &key).await;
+    r.expect(200);
+    assert_eq!(r.body["phone"], json!([]));
 }
 
 async fn an_export_holds_everything_about_the_person(backend: Backend) {

@@ -74,6 +74,51 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// No database (what a stopped app keeps once it handed its own back).
+    fn none() -> Self {
+        Self {
+            url: String::new(),
+            _dir: None,
+            pg_cleanup: None,
+        }
+    }
+
+    /// A copy of this database as it is now, as a backup would hold it (SQLite:
+    /// `VACUUM INTO`; Postgres: a database made from it as a template, which needs it
+    /// idle: stop its app first).
+    pub async fn backup(&self, backend: Backend) -> TestDb {
+        use sqlx::Connection;
+        match backend {
+            Backend::Sqlite => {
+                let copy = TestDb::new(backend).await;
+                let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("open the SQLite database");
+                let path = copy.url.trim_start_matches("sqlite://").to_owned();
+                sqlx::query("VACUUM INTO $1")
+                    .bind(path)
+                    .execute(&mut conn)
+                    .await
+                    .expect("VACUUM INTO");
+                copy
+            }
+            Backend::Postgres => {
+                let (base, source) = self.pg_cleanup.clone().expect("a test database");
+                let name = format!("cl_test_{}", uuid::Uuid::new_v4().simple());
+                admin_sql(&base, &format!("CREATE DATABASE {name} TEMPLATE {source}")).await;
+                let mut url = url::Url::parse(&base).expect("valid postgres URL");
+                url.set_path(&name);
+                TestDb {
+                    url: url.to_string(),
+                    _dir: None,
+                    pg_cleanup: Some((base, name)),
+                }
+            }
+        }
+    }
+}
+
 async fn admin_sql(base: &str, sql: &str) {
     use sqlx::Connection;
     let options = sqlx::postgres::PgConnectOptions::from_str(base).expect("postgres URL");
@@ -138,7 +183,16 @@ impl TestApp {
         configure: impl FnOnce(&mut Config),
         dispatch: bool,
     ) -> Self {
-        let db = TestDb::new(backend).await;
+        Self::spawn_on(backend, TestDb::new(backend).await, configure, dispatch).await
+    }
+
+    /// The app on a database of an earlier app (`into_database`), or a copy of one.
+    pub async fn spawn_on(
+        backend: Backend,
+        db: TestDb,
+        configure: impl FnOnce(&mut Config),
+        dispatch: bool,
+    ) -> Self {
         let admin_key = random_key();
         let mut config = Config::for_database(&db.url);
         config.admin_key = Some(admin_key.clone());
@@ -163,6 +217,15 @@ impl TestApp {
             backend,
             dispatcher,
         }
+    }
+
+    /// Stops the server gracefully and hands back its database, kept.
+    pub async fn into_database(mut self) -> TestDb {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+        std::mem::replace(&mut self.db, TestDb::none())
     }
 
     /// Stops the server gracefully and waits for it.

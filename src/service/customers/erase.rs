@@ -9,7 +9,7 @@ use crate::domain::customer::{CustomerScope, CustomerStatus, Email, Identifier, 
 use crate::domain::tenancy::{Actor, Principal, ADMIN_PARTNER_OR_ACCOUNT, ANY_KEY};
 use crate::domain::time::{self, Timestamp};
 use crate::domain::wire::{self, CUSTOMER_ERASED};
-use crate::domain::{AccountId, ErasureId, EventId, ProductId};
+use crate::domain::{AccountId, CustomerId, ErasureId, EventId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{text, Fields, FromInput};
 use crate::service::Hub;
@@ -55,6 +55,26 @@ impl FromInput for ErasureInput {
     }
 }
 
+/// Who an erasure is recorded as asked by, and when: the request's own, or the original
+/// receipt's when `customer-list reapply-erasures` erases again after a restore.
+struct ErasureOrigin {
+    erasure_id: ErasureId,
+    requested: Timestamp,
+    key_id: String,
+    product: Option<ProductId>,
+}
+
+/// What `reapply-erasures` did with one receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reapplied {
+    /// The customer was here with its data again, and is erased again.
+    Erased,
+    /// This database already holds the erasure (or the customer is erased).
+    AlreadyErased,
+    /// The customer is not in this database (made after the backup, or never here).
+    NotHere,
+}
+
 /// The receipt as the API shows it.
 pub fn receipt(view: &ErasureView) -> Value {
     json!({
@@ -73,6 +93,40 @@ pub fn receipt(view: &ErasureView) -> Value {
             "acknowledged": p.acknowledged,
             "error": p.error,
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// A receipt as `receipt` shows it, read back (what `customer-list erasures` printed, for
+/// `reapply-erasures`); its products are not needed and not read.
+pub fn receipt_from_json(line: &str) -> Result<ErasureView, String> {
+    #[derive(serde::Deserialize)]
+    struct RequestedBy {
+        key_id: String,
+        product_id: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Line {
+        erasure_id: String,
+        customer_id: String,
+        account_id: String,
+        requested: Timestamp,
+        requested_by: RequestedBy,
+        reason: Option<String>,
+        suppressed: bool,
+        completed: Option<Timestamp>,
+    }
+    let line: Line = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    Ok(ErasureView {
+        erasure_id: line.erasure_id,
+        account_id: line.account_id,
+        customer_id: line.customer_id,
+        requested: line.requested,
+        requested_by_key: line.requested_by.key_id,
+        requested_by_product: line.requested_by.product_id,
+        reason: line.reason,
+        suppressed: line.suppressed,
+        completed: line.completed,
+        products: Vec::new(),
     })
 }
 
@@ -136,10 +190,30 @@ impl Hub {
         input: ErasureInput,
     ) -> ApiResult<ErasureView> {
         who.require(ANY_KEY)?;
-        let requester = match &**who {
-            Principal::Product(id) => Some(id.clone()),
-            _ => None,
+        let origin = ErasureOrigin {
+            erasure_id: ErasureId::generate(),
+            requested: time::now(),
+            key_id: who.key_id.to_string(),
+            product: match &**who {
+                Principal::Product(id) => Some(id.clone()),
+                _ => None,
+            },
         };
+        self.erase(who, target, input, &origin).await
+    }
+
+    /// The one erase path: reads the customer, scrubs it in one transaction with its
+    /// receipt (as `origin` names it) and its `customer.erased` events.
+    async fn erase(
+        &self,
+        who: &Principal,
+        target: &CustomerRef,
+        input: ErasureInput,
+        origin: &ErasureOrigin,
+    ) -> ApiResult<ErasureView> {
+        let requester = origin.product.clone();
+        let erasure_id = &origin.erasure_id;
+        let now = origin.requested;
         retrying(|| async {
             let stored = self.reachable_customer(who, target).await?;
             let current = stored.customer;
@@ -150,8 +224,6 @@ impl Hub {
                 ));
             };
             let is_conflict = current.status == CustomerStatus::Conflict;
-            let erasure_id = ErasureId::generate();
-            let now = time::now();
             let scrubbed = current.erased(now);
             // Every product activated on the account, or holding an id for the customer.
             let vendor_ids = self.store.vendor_ids_of(&current.customer_id).await?;
@@ -206,7 +278,7 @@ impl Hub {
                     expected_version: current.version,
                     event: event.as_ref(),
                     requested: now,
-                    requested_by_key: who.key_id.as_str(),
+                    requested_by_key: &origin.key_id,
                     requested_by_product: requester.as_ref(),
                     reason: input.reason.as_deref(),
                     suppress: suppress.as_deref(),
@@ -221,6 +293,42 @@ impl Hub {
             view.map(Some).ok_or_else(|| ApiError::not_found("erasure"))
         })
         .await
+    }
+
+    /// Erases again, after a restore from a backup, a customer a receipt says was erased:
+    /// the same erase path, recorded under the receipt's own id, time and requester, so
+    /// products are told `customer.erased` again with the `erasure_id` they already know.
+    pub async fn reapply_erasure(&self, receipt: &ErasureView) -> ApiResult<Reapplied> {
+        let Some(customer) = CustomerId::parse(&receipt.customer_id) else {
+            return Ok(Reapplied::NotHere);
+        };
+        if self.store.get_erasure(&receipt.erasure_id).await?.is_some()
+            || self.store.erasure_of_customer(&customer).await?.is_some()
+        {
+            return Ok(Reapplied::AlreadyErased);
+        }
+        let Some(erasure_id) = ErasureId::parse(&receipt.erasure_id) else {
+            return Ok(Reapplied::NotHere);
+        };
+        let origin = ErasureOrigin {
+            erasure_id,
+            requested: receipt.requested,
+            key_id: receipt.requested_by_key.clone(),
+            product: receipt
+                .requested_by_product
+                .as_deref()
+                .and_then(ProductId::parse),
+        };
+        let input = ErasureInput {
+            reason: receipt.reason.clone(),
+            suppress: receipt.suppressed,
+        };
+        let target = CustomerRef::Id(customer);
+        match self.erase(&Principal::Admin, &target, input, &origin).await {
+            Ok(_) => Ok(Reapplied::Erased),
+            Err(err) if err.status == axum::http::StatusCode::NOT_FOUND => Ok(Reapplied::NotHere),
+            Err(err) => Err(err),
+        }
     }
 
     /// A receipt `who` may read (whoever reaches its account), settled first.
@@ -240,12 +348,13 @@ impl Hub {
         Ok(view)
     }
 
-    /// `GET /v1/erasures?account_id=`: oldest first, paged.
+    /// `GET /v1/erasures?account_id=` (oldest first; the console's newest first), paged.
     pub async fn list_erasures(
         &self,
         who: &Principal,
         account: &AccountId,
         cursor: Option<&str>,
+        newest_first: bool,
         limit: i64,
     ) -> ApiResult<(Vec<ErasureView>, Option<String>)> {
         who.require(ANY_KEY)?;
@@ -262,7 +371,10 @@ impl Hub {
             None => None,
         };
         self.store.settle_erasures(None, time::now()).await?;
-        let mut views = self.store.list_erasures(account, after, limit + 1).await?;
+        let mut views = self
+            .store
+            .list_erasures(account, after, newest_first, limit + 1)
+            .await?;
         let more = views.len() as i64 > limit;
         views.truncate(limit as usize);
         let next = match views.last() {

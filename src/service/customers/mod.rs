@@ -15,7 +15,7 @@ pub mod resolve;
 mod update;
 
 pub use access::{CustomerPageFacts, PAGE_HISTORY};
-pub use erase::{receipt, ErasureInput, SuppressedValue};
+pub use erase::{receipt, receipt_from_json, ErasureInput, Reapplied, SuppressedValue};
 pub use list::{CustomerListParams, CustomerPage};
 
 use self::input::identity_required;

@@ -111,6 +111,12 @@ impl Hub {
             let next = current
                 .absorbing(&record, input.prefer, origin, time::now())
                 .unwrap_or_else(|| current.clone());
+            // An email or phone erased with suppression since the record was made stays out.
+            self.refuse_suppressed(
+                &current.scope,
+                &next.fields.identifiers_added_to(&current.fields),
+            )
+            .await?;
             if input.dry_run {
                 return Ok(Some(StoredCustomer {
                     customer: next,
@@ -277,6 +283,11 @@ impl Hub {
             let mut next = current
                 .absorbing(&absorbed, Prefer::Existing, origin, now)
                 .unwrap_or_else(|| current.clone());
+            self.refuse_suppressed(
+                &current.scope,
+                &next.fields.identifiers_added_to(&current.fields),
+            )
+            .await?;
             if next.version == current.version {
                 // Absorbing a customer is a change even when no field moves.
                 next.touch(origin, now);

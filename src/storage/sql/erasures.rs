@@ -13,7 +13,7 @@ use crate::storage::rows::CustomerRow;
 use crate::storage::time::DbTime;
 use crate::storage::{
     ErasureProductView, ErasureStore, ErasureView, ErasureWrite, StoreResult, StoredCustomer,
-    WriteOutcome,
+    SuppressionView, WriteOutcome,
 };
 use async_trait::async_trait;
 use sqlx::types::Json;
@@ -232,13 +232,15 @@ impl<DB: Dialect> ErasureStore for SqlStore<DB> {
         }
         if let Some(digests) = e.suppress {
             if !digests.is_empty() {
-                let mut insert =
-                    Sql::<DB>::new("INSERT INTO suppressions (account_id, kind, digest, created) ");
+                let mut insert = Sql::<DB>::new(
+                    "INSERT INTO suppressions (account_id, kind, digest, created, erasure_id) ",
+                );
                 insert.push_values(digests, |row, (kind, digest)| {
                     row.bind(e.account.as_str())
                         .bind(*kind)
                         .bind(digest.as_str())
-                        .bind(now);
+                        .bind(now)
+                        .bind(e.erasure_id);
                 });
                 insert.push(" ON CONFLICT DO NOTHING");
                 insert.execute(&mut tx).await?;
@@ -368,12 +370,38 @@ impl<DB: Dialect> ErasureStore for SqlStore<DB> {
         &self,
         account: &AccountId,
         after: Option<(Timestamp, String)>,
+        newest_first: bool,
         limit: i64,
     ) -> StoreResult<Vec<ErasureView>> {
+        let (op, order) = if newest_first {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
         let mut sql = Sql::<DB>::new(format!(
             "SELECT {ERASURE_COLUMNS} FROM erasures WHERE account_id = "
         ));
         sql.push_bind(account.as_str());
+        if let Some((at, id)) = &after {
+            push_keyset_bound(&mut sql, "requested, erasure_id", op, DbTime(*at), id);
+        }
+        sql.push(&format!(
+            " ORDER BY requested {order}, erasure_id {order} LIMIT "
+        ))
+        .push_bind(limit);
+        self.with_products(sql).await
+    }
+
+    async fn erasures_since(
+        &self,
+        since: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ErasureView>> {
+        let mut sql = Sql::<DB>::new(format!(
+            "SELECT {ERASURE_COLUMNS} FROM erasures WHERE requested >= "
+        ));
+        sql.push_bind(DbTime(since));
         if let Some((at, id)) = &after {
             push_keyset_bound(&mut sql, "requested, erasure_id", ">", DbTime(*at), id);
         }
@@ -420,6 +448,27 @@ impl<DB: Dialect> ErasureStore for SqlStore<DB> {
         .execute(&mut *self.write().await?)
         .await?
             > 0)
+    }
+
+    async fn list_suppressions(
+        &self,
+        account: &AccountId,
+        limit: i64,
+    ) -> StoreResult<(Vec<SuppressionView>, i64)> {
+        let mut conn = self.read().await?;
+        let rows = Sql::<DB>::new(
+            "SELECT kind, digest, erasure_id, created FROM suppressions WHERE account_id = $1 \
+             ORDER BY created DESC, kind DESC, digest DESC LIMIT $2",
+        )
+        .bind(account.as_str())
+        .bind(limit)
+        .fetch_all(&mut conn)
+        .await?;
+        let total = Sql::<DB>::new("SELECT COUNT(*) FROM suppressions WHERE account_id = $1")
+            .bind(account.as_str())
+            .scalar(&mut conn)
+            .await?;
+        Ok((rows, total))
     }
 
     async fn customer_relations(

@@ -1,6 +1,9 @@
 //! The `customer-list` command: `serve` (default), `migrate`, and `admin` for the
 //! section 7 actions from a shell. Admin actions run as the admin principal straight
-//! against the database, through the same use cases and input parsers as the API.
+//! against the database, through the same use cases and input parsers as the API;
+//! `erasures` and `reapply-erasures` put erasures back after a restore from a backup.
+
+mod erasures;
 
 use crate::config::{init_logging, Config};
 use crate::domain::tenancy::Principal;
@@ -39,6 +42,25 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (as served at /openapi.json) and exit.
     Openapi,
+    /// Print the erasure receipts of every account requested at or after a time, one
+    /// JSON object per line: ship them off-site (a restore loses those made after its
+    /// backup) for `reapply-erasures`.
+    Erasures {
+        /// RFC 3339, e.g. 2026-12-01T03:00:00Z.
+        #[arg(long, value_parser = erasures::since_arg)]
+        since: crate::domain::time::Timestamp,
+    },
+    /// After a restore from a backup: erase again every customer erased at or after a
+    /// time (the backup's), from receipts kept where the restore did not reach.
+    ReapplyErasures {
+        /// RFC 3339: when the restored backup was taken.
+        #[arg(long, value_parser = erasures::since_arg)]
+        since: crate::domain::time::Timestamp,
+        /// Where the receipts are: a database URL (the database as it was before the
+        /// restore) or a file of `customer-list erasures` lines (`-` for stdin).
+        #[arg(long)]
+        from: String,
+    },
     /// Manage partners, accounts, products, activations and keys (prints JSON).
     Admin {
         #[command(subcommand)]
@@ -167,6 +189,23 @@ impl Cli {
                 store.migrate().await?;
                 store.close().await;
                 eprintln!("migrations applied ({})", store.backend());
+                Ok(())
+            }
+            Command::Erasures { since } => {
+                let store = storage::connect(&self.config.database_url).await?;
+                store.migrate().await?;
+                let printed = erasures::print_receipts(&store, since).await;
+                store.close().await;
+                eprintln!("{} receipts since {since}", printed?);
+                Ok(())
+            }
+            Command::ReapplyErasures { since, from } => {
+                let store = storage::connect(&self.config.database_url).await?;
+                store.migrate().await?;
+                let hub = Hub::new(store.clone());
+                let summary = erasures::reapply(&hub, since, &from).await;
+                store.close().await;
+                println!("{}", summary?);
                 Ok(())
             }
             Command::Admin { action } => {
