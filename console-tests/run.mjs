@@ -505,6 +505,27 @@ await scenario("consent-export-erase", async ({ page, check }) => {
     body: JSON.stringify({ first_name: "Ada", email: "ada.forgotten@example.com" }),
   });
   expect(again.status === 409 && (await again.json()).code === "suppressed", "the email cannot come back");
+  // The account's erasures and suppressions; lifting the suppression lets Ada come back.
+  await page.getByRole("link", { name: "← All erasures" }).click();
+  await page.waitForURL(/\/console\/privacy/);
+  const erasures = await page.locator("section", { has: page.getByRole("heading", { name: "Erasures" }) }).innerText();
+  expect(erasures.includes("Completed") || erasures.includes("In progress"), `the account's erasures: ${erasures}`);
+  const kept = await page.locator("p.total").innerText();
+  expect(kept.startsWith("1 kept from coming back"), `one email kept out: ${kept}`);
+  await check("privacy", { phone: true });
+  await page.getByLabel("Email or phone to allow again").fill("not a phone");
+  await page.getByRole("button", { name: "Lift" }).click();
+  const said = await page.locator("#value-error").innerText();
+  expect(said.includes("not a phone number"), `words next to the field: ${said}`);
+  expect((await page.getByLabel("Email or phone to allow again").getAttribute("aria-invalid")) === "true", "the field is marked invalid");
+  await check("privacy-lift-refused");
+  await page.getByLabel("Email or phone to allow again").fill("Ada.Forgotten@example.com");
+  await page.getByRole("button", { name: "Lift" }).click();
+  await page.getByText("Lifted: it may be added to this account again.").waitFor();
+  const none = await page.locator("p.total").innerText();
+  expect(none.startsWith("0 kept from coming back"), `none kept out after the lift: ${none}`);
+  const back = await api("POST", "/v1/customers", salonKey, { first_name: "Ada", email: "ada.forgotten@example.com" });
+  expect(back.customer_id && back.customer_id !== ada.customer_id, "Ada may be added again, as a new customer");
 });
 
 await browser.close();

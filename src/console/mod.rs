@@ -49,6 +49,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/customers/{id}/erase", post(privacy::erase))
         .route("/console/customers/{id}/export", get(privacy::export))
         .route("/console/erasures/{id}", get(privacy::receipt))
+        .route("/console/privacy", get(privacy::privacy))
+        .route("/console/privacy/lift", post(privacy::lift))
         .route(
             "/console/customers/{id}/merge",
             get(merge::show).post(merge::merge),
@@ -113,6 +115,8 @@ pub struct Frame {
     pub manages_tenants: bool,
     /// Whether the menu offers products (admin, partners, and a product for itself).
     pub shows_products: bool,
+    /// Whether the menu offers the privacy page (everyone but products).
+    pub shows_privacy: bool,
 }
 
 impl Frame {
@@ -132,6 +136,10 @@ impl Frame {
                 session.key.principal,
                 crate::domain::tenancy::Principal::Account(_)
             ),
+            shows_privacy: !matches!(
+                session.key.principal,
+                crate::domain::tenancy::Principal::Product(_)
+            ),
         }
     }
 
@@ -144,6 +152,7 @@ impl Frame {
             section: "sign-in",
             manages_tenants: false,
             shows_products: false,
+            shows_privacy: false,
         }
     }
 }

@@ -61,7 +61,90 @@ on_both_backends!(
     a_reloaded_issuing_form_issues_no_second_key,
     sign_ins_are_rate_limited,
     a_customer_page_shows_its_history_and_what_each_product_was_sent,
+    the_privacy_page_shows_the_accounts_own_erasures_and_lifts,
 );
+
+/// The privacy page lists the account's receipts and suppressions and nobody else's; a
+/// lift through its form lets the email back; a product key is not shown the page.
+async fn the_privacy_page_shows_the_accounts_own_erasures_and_lifts(backend: Backend) {
+    let hub = Hub::new(backend).await;
+    let base = &hub.app.base;
+    let erased = hub.create("a", json!({"email": "left@example.com"})).await;
+    let id = erased["customer_id"].as_str().unwrap();
+    let receipt = hub
+        .app
+        .post(
+            &format!("/v1/customers/{id}/erase"),
+            &hub.account_key,
+            json!({"suppress": true}),
+        )
+        .await;
+    receipt.expect(202);
+    let erasure = receipt.str("erasure_id");
+    let (cookie, _) = sign_in(base, &hub.account_key, false).await;
+    let (status, html) = page(base, "/console/privacy", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!("/console/erasures/{erasure}")),
+        "{html}"
+    );
+    assert!(html.contains("1 kept from coming back"), "{html}");
+    assert!(!html.contains("left@example.com"), "no value is shown");
+
+    // Another account's key sees its own (empty) page whatever it asks for; another
+    // partner's is refused the account.
+    let other = hub.app.create_account(&hub.partner).await;
+    let (_, other_key) = hub.app.issue_key("accounts", &other).await;
+    let (other_cookie, _) = sign_in(base, &other_key, false).await;
+    let path = format!("/console/privacy?account_id={}", hub.account);
+    let (status, html) = page(base, &path, &other_cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains(&erasure) && html.contains("0 kept from coming back"));
+    let stranger = hub.app.create_partner().await;
+    let (_, stranger_key) = hub.app.issue_key("partners", &stranger).await;
+    let (stranger_cookie, _) = sign_in(base, &stranger_key, false).await;
+    let (status, html) = page(base, &path, &stranger_cookie).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!html.contains(&erasure));
+    let (product_cookie, _) = sign_in(base, hub.key("a"), false).await;
+    let (_, customers) = page(base, "/console/customers", &product_cookie).await;
+    assert!(
+        !customers.contains("href=\"/console/privacy\""),
+        "no Privacy menu"
+    );
+
+    // The lift form: a bad phone is words next to the field, an email is lifted.
+    let lift = |value: &'static str, csrf: String| {
+        let (base, cookie, account) = (base.clone(), cookie.clone(), hub.account.clone());
+        async move {
+            let response = browser()
+                .post(format!("{base}/console/privacy/lift"))
+                .header(COOKIE, &cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("account_id", &account),
+                    ("value", value),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let csrf = csrf_of(&page(base, "/console/privacy", &cookie).await.1);
+    let (status, html) = lift("12", csrf.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("id=\"value-error\"") && html.contains("aria-invalid=\"true\""));
+    let (status, html) = lift("Left@Example.com", csrf.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Lifted") && html.contains("0 kept from coming back"),
+        "{html}"
+    );
+    let (_, html) = lift("left@example.com", csrf).await;
+    assert!(html.contains("Nothing to lift"), "{html}");
+    hub.create("a", json!({"email": "left@example.com"})).await;
+}
 
 async fn sign_in_opens_a_session_the_key_never_reaches_the_browser(backend: Backend) {
     let hub = Hub::new(backend).await;

@@ -13,7 +13,7 @@ use crate::domain::{AccountId, CustomerId, ErasureId, EventId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{text, Fields, FromInput};
 use crate::service::Hub;
-use crate::storage::{ErasureView, ErasureWrite, NewEvent, WriteOutcome};
+use crate::storage::{ErasureView, ErasureWrite, NewEvent, SuppressionView, WriteOutcome};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -396,7 +396,7 @@ impl Hub {
         who: &Principal,
         account: &AccountId,
         values: Vec<SuppressedValue>,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<bool> {
         who.require(ADMIN_PARTNER_OR_ACCOUNT)?;
         let scope = CustomerScope::Account(account.clone());
         if !self.reaches_scope(who, &scope).await? {
@@ -414,15 +414,33 @@ impl Hub {
                 }
             });
         }
-        // Idempotent, as a DELETE: afterwards the value is not suppressed, whether it was.
+        // Idempotent, as a DELETE: afterwards the value is not suppressed, whether it was
+        // (the answer says which, for the console).
         let key = self.erasure_hash_key().await?;
+        let mut lifted = false;
         for identifier in &identifiers {
             let digest = identifier_digest(&key, identifier);
-            self.store
+            lifted |= self
+                .store
                 .lift_suppression(account, identifier.kind, &digest)
                 .await?;
         }
-        Ok(())
+        Ok(lifted)
+    }
+
+    /// An account's newest `limit` suppressions (kinds and hashes only), and how many it has.
+    pub async fn list_suppressions(
+        &self,
+        who: &Principal,
+        account: &AccountId,
+        limit: i64,
+    ) -> ApiResult<(Vec<SuppressionView>, i64)> {
+        who.require(ADMIN_PARTNER_OR_ACCOUNT)?;
+        let scope = CustomerScope::Account(account.clone());
+        if !self.reaches_scope(who, &scope).await? {
+            return Err(ApiError::not_found("account"));
+        }
+        Ok(self.store.list_suppressions(account, limit).await?)
     }
 
     /// The erasure that released a product's id for a customer, if one did.
