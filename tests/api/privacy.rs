@@ -289,9 +289,16 @@ pub(crate) async fn stored_text(app: &TestApp) -> String {
 async fn erasure_leaves_no_trace_and_reaches_every_product(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| {
         config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+        // One retry a second later: the failing receiver's delivery fails for good soon.
+        config.webhook_retry_schedule =
+            customer_list::delivery::schedule::RetrySchedule::parse("1").unwrap();
     })
     .await;
     let hooks = receiver().await;
+    let broken = testkit::Receiver::builder()
+        .otherwise(|| testkit::Answer::Status(500))
+        .start()
+        .await;
     let partner = app.create_partner().await;
     let account = app.create_account(&partner).await;
     let product = |name: &str, hook: bool| {
@@ -310,11 +317,20 @@ async fn erasure_leaves_no_trace_and_reaches_every_product(backend: Backend) {
     let (two_way, _) = product("Loyalty", true).await;
     let (one_way, _) = product("Reviews", true).await;
     let (silent, _) = product("Front desk", false).await;
+    let failing = app
+        .post(
+            "/v1/products",
+            &app.admin_key,
+            json!({"name": "Newsletter", "webhook_url": broken.url}),
+        )
+        .await
+        .str("product_id");
     for (p, sync) in [
         (&writer, "two_way"),
         (&two_way, "two_way"),
         (&one_way, "one_way"),
         (&silent, "two_way"),
+        (&failing, "two_way"),
     ] {
         app.activate(&account, p, sync).await;
     }
@@ -426,7 +442,28 @@ async fn erasure_leaves_no_trace_and_reaches_every_product(backend: Backend) {
         .await;
     assert_eq!(status_of(&done, &two_way), "acknowledged");
     assert_eq!(status_of(&done, &one_way), "acknowledged");
+    assert_eq!(status_of(&done, &failing), "failed");
+    assert_eq!(status_of(&done, &silent), "unreachable");
+    assert_eq!(status_of(&done, &writer), "requester");
+    let error = done["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["product_id"] == json!(failing))
+        .map(|p| p["error"].clone())
+        .unwrap();
+    assert!(error.as_str().is_some_and(|e| e.contains("500")), "{error}");
     assert!(done["completed"].is_string());
+    eprintln!(
+        "erasure receipt: {}",
+        done["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["status"].as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let erased_bodies: Vec<Value> = hooks
         .delivered()
         .into_iter()
@@ -483,6 +520,16 @@ async fn erasure_leaves_no_trace_and_reaches_every_product(backend: Backend) {
             panic!("{value} is still stored: …{}…", &stored[from..to]);
         }
     }
+    // The figures a closing note quotes (shown with --no-capture).
+    eprintln!(
+        "erasure search on {:?}: 10 values, {} bytes searched{}",
+        app.backend,
+        stored.len(),
+        match app.backend {
+            Backend::Postgres => format!(", every row of {} tables", stored.matches("\n[").count()),
+            Backend::Sqlite => " (the database file and its WAL after a checkpoint)".to_owned(),
+        }
+    );
     // The idempotent response that held it is gone: the key starts afresh.
     let again = app
         .send(
