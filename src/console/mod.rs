@@ -66,6 +66,7 @@ pub fn router() -> Router<AppState> {
             post(products::deactivate),
         )
         .route("/console/products/{id}/enable", post(products::enable))
+        .route("/console/products/{id}/resync", post(products::resync))
         .route("/console/products/{id}/rotate", post(products::rotate))
         .route(
             "/console/products/{id}/retry/{delivery}",

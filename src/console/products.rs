@@ -28,6 +28,29 @@ pub struct ActivationRow {
     name: String,
     sync: String,
     since: String,
+    /// The backfill, in words, and (while it runs) its progress as (sent, total).
+    catching_up: String,
+    progress: Option<(i64, i64)>,
+}
+
+/// A backfill's state in words (SPEC section 11).
+fn catching_up(b: &crate::storage::BackfillView) -> (String, Option<(i64, i64)>) {
+    match b.status.as_str() {
+        "running" => (
+            format!("Sending existing customers: {} of {}", b.sent, b.total),
+            Some((b.sent, b.total.max(1))),
+        ),
+        "completed" => (
+            format!(
+                "Caught up {} ({} sent)",
+                b.completed.as_ref().map(when).unwrap_or_default(),
+                b.sent
+            ),
+            None,
+        ),
+        "cancelled" => ("Stopped when it was deactivated".to_owned(), None),
+        _ => ("—".to_owned(), None),
+    }
 }
 
 #[derive(Template)]
@@ -109,6 +132,7 @@ async fn products_page(
     let notice = match params.remove("done").as_deref() {
         Some("activated") => Some("Activated."),
         Some("deactivated") => Some("Deactivated."),
+        Some("resync") => Some("Sending every customer again."),
         _ => None,
     };
     let built: ApiResult<ProductsPage> = async {
@@ -134,11 +158,17 @@ async fn products_page(
         };
         let rows: Vec<ActivationRow> = activations
             .iter()
-            .map(|a| ActivationRow {
-                product_id: a.product_id.to_string(),
-                name: name_of(a.product_id.as_str()),
-                sync: a.sync.as_str().to_owned(),
-                since: when(&a.created),
+            .map(|view| {
+                let a = &view.activation;
+                let (catching_up, progress) = catching_up(&view.backfill);
+                ActivationRow {
+                    product_id: a.product_id.to_string(),
+                    name: name_of(a.product_id.as_str()),
+                    sync: a.sync.as_str().to_owned(),
+                    since: when(&a.created),
+                    catching_up,
+                    progress,
+                }
             })
             .collect();
         let inactive = products
@@ -230,6 +260,23 @@ pub async fn deactivate(
         Err(err) => Err(err),
     };
     settle(&state, &session, &form, "deactivated", outcome).await
+}
+
+/// Sends the account's every customer to the product again (it lost its data).
+pub async fn resync(
+    State(state): State<AppState>,
+    Path(product): Path<String>,
+    SignedForm(session, form): SignedForm,
+) -> Response {
+    let outcome = match targets(&form, &product) {
+        Ok((account, product)) => state
+            .hub
+            .resync(&session.key.principal, &account, &product)
+            .await
+            .map(|_| ()),
+        Err(err) => Err(err),
+    };
+    settle(&state, &session, &form, "resync", outcome).await
 }
 
 /// The account (named by the form) and product (by `product`) a form acts on.

@@ -11,7 +11,7 @@ use self::client::{AddressGuard, Answer, Failure, WebhookClient};
 use self::schedule::{parse_retry_after, RetrySchedule};
 use crate::domain::time::{self, Timestamp};
 use crate::domain::wire;
-use crate::storage::{AttemptRecord, AttemptResult, ClaimedDelivery, DeliveryStore};
+use crate::storage::{AttemptRecord, AttemptResult, ClaimedDelivery, DispatchStore};
 use futures_util::StreamExt;
 use ipnet::IpNet;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
@@ -53,6 +53,13 @@ pub struct DispatchConfig {
     pub concurrency: usize,
     /// The longest the dispatcher sleeps without a wake-up.
     pub sweep: Duration,
+    /// Snapshots in flight at once at most (a share of `concurrency`): a backfill to one
+    /// product never holds every sending permit (SPEC section 11).
+    pub snapshot_concurrency: usize,
+    /// Customers per backfill chunk, and the pending snapshots a backfill may have
+    /// before its next chunk is queued.
+    pub backfill_chunk: i64,
+    pub backfill_pending: i64,
 }
 
 impl Default for DispatchConfig {
@@ -64,6 +71,9 @@ impl Default for DispatchConfig {
             batch: 128,
             concurrency: 64,
             sweep: Duration::from_secs(5),
+            snapshot_concurrency: 16,
+            backfill_chunk: 1_000,
+            backfill_pending: 2_000,
         }
     }
 }
@@ -141,7 +151,7 @@ fn attempt_record(
 }
 
 pub struct Dispatcher {
-    store: Arc<dyn DeliveryStore>,
+    store: Arc<dyn DispatchStore>,
     client: WebhookClient,
     config: DispatchConfig,
 }
@@ -151,7 +161,7 @@ fn chrono_of(d: Duration) -> chrono::Duration {
 }
 
 impl Dispatcher {
-    pub fn new(store: Arc<dyn DeliveryStore>, config: DispatchConfig) -> anyhow::Result<Self> {
+    pub fn new(store: Arc<dyn DispatchStore>, config: DispatchConfig) -> anyhow::Result<Self> {
         let client = WebhookClient::new(
             config.timeout,
             AddressGuard::new(config.allowed_cidrs.clone()),
@@ -166,7 +176,7 @@ impl Dispatcher {
     /// One step: claim due deliveries, send them concurrently, record each outcome.
     /// Returns how many were handled.
     pub async fn step(&self) -> anyhow::Result<usize> {
-        let claimed = self.claim(self.config.batch).await?;
+        let claimed = self.claim(self.config.batch, self.config.batch).await?;
         let handled = claimed.len();
         let records: Vec<AttemptRecord> = futures_util::stream::iter(claimed)
             .map(|delivery| self.attempt(delivery))
@@ -177,11 +187,53 @@ impl Dispatcher {
         Ok(handled)
     }
 
-    /// Stage 1: lease up to `limit` due deliveries.
-    async fn claim(&self, limit: i64) -> anyhow::Result<Vec<ClaimedDelivery>> {
+    /// Stage 1: lease up to `limit` due deliveries, live ones first, of which at most
+    /// `snapshots` snapshots.
+    async fn claim(&self, limit: i64, snapshots: i64) -> anyhow::Result<Vec<ClaimedDelivery>> {
         let now = time::now();
         let lease_until = now + chrono_of(self.config.lease());
-        Ok(self.store.claim_deliveries(now, lease_until, limit).await?)
+        Ok(self
+            .store
+            .claim_deliveries(now, lease_until, limit, snapshots)
+            .await?)
+    }
+
+    /// The backfill stage: queues the next chunk of a running backfill (whichever server
+    /// dispatches), and completes the backfills that are done. Whether a chunk was queued.
+    pub async fn backfill_step(&self) -> anyhow::Result<bool> {
+        let now = time::now();
+        let queued = self
+            .store
+            .queue_backfill_chunk(now, self.config.backfill_chunk, self.config.backfill_pending)
+            .await?;
+        self.store.settle_backfills(now).await?;
+        Ok(queued.is_some())
+    }
+
+    /// Runs the backfill stage until `shutdown`: chunk after chunk while there is work,
+    /// else on a wake-up or every sweep.
+    async fn run_backfills(&self, shutdown: CancellationToken) {
+        let wakeup = self.store.delivery_wakeup();
+        loop {
+            let busy = match self.backfill_step().await {
+                Ok(busy) => busy,
+                Err(err) => {
+                    tracing::warn!(error = %err, "queuing a backfill chunk failed; retrying shortly");
+                    false
+                }
+            };
+            if busy {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(self.config.sweep) => {}
+            }
+        }
     }
 
     /// Stages 2 and 3 for one delivery, in a span naming it (never personal data):
@@ -212,11 +264,22 @@ impl Dispatcher {
 
     /// Stage 2: the signed Standard Webhooks request.
     async fn send(&self, d: &ClaimedDelivery, now: Timestamp) -> Sent {
-        let vendor_id = d
-            .vendor_ids
-            .get(d.product_id.as_str())
-            .and_then(|v| v.as_str());
-        let body = wire::webhook_body(&d.event_type, &d.event_created, &d.data, vendor_id);
+        let body = match &d.snapshot {
+            // A snapshot's event is the customer as it is now (the data of an update).
+            Some(stored) => wire::webhook_body(
+                &d.event_type,
+                &d.event_created,
+                &wire::event_data(&stored.customer, None),
+                stored.vendor_customer_id.as_deref(),
+            ),
+            None => {
+                let vendor_id = d
+                    .vendor_ids
+                    .get(d.product_id.as_str())
+                    .and_then(|v| v.as_str());
+                wire::webhook_body(&d.event_type, &d.event_created, &d.data, vendor_id)
+            }
+        };
         // A JSON value always serializes.
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let timestamp = now.timestamp();
@@ -302,7 +365,13 @@ impl Dispatcher {
             let this = self.clone();
             tokio::spawn(async move { this.record_continuously(sent).await })
         };
+        let backfills = {
+            let this = self.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { this.run_backfills(shutdown).await })
+        };
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let snapshot_permits = Arc::new(Semaphore::new(self.config.snapshot_concurrency));
         let mut in_flight = tokio::task::JoinSet::new();
         loop {
             while in_flight.try_join_next().is_some() {}
@@ -312,7 +381,8 @@ impl Dispatcher {
                 held = self.take_permits(&permits) => held,
             };
             let wanted = held.len();
-            let claimed = match self.claim(wanted as i64).await {
+            let snapshot_room = snapshot_permits.available_permits().min(wanted);
+            let claimed = match self.claim(wanted as i64, snapshot_room as i64).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     tracing::warn!(error = %err, "claiming deliveries failed; retrying shortly");
@@ -324,9 +394,14 @@ impl Dispatcher {
             for (delivery, permit) in claimed.into_iter().zip(held) {
                 let this = self.clone();
                 let report = report.clone();
+                // At most `snapshot_room` snapshots were claimed: these never wait.
+                let snapshot_permit = match delivery.snapshot {
+                    Some(_) => snapshot_permits.clone().try_acquire_owned().ok(),
+                    None => None,
+                };
                 in_flight.spawn(async move {
                     let _ = report.send(this.attempt(delivery).await);
-                    drop(permit);
+                    drop((permit, snapshot_permit));
                 });
             }
             if got == wanted {
@@ -347,6 +422,7 @@ impl Dispatcher {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        let _ = backfills.await;
         drop(report);
         let _ = recorder.await;
         let _ = forwarder.await;

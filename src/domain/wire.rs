@@ -15,6 +15,9 @@ pub const CUSTOMER_UPDATED: &str = "customer.updated";
 pub const CUSTOMER_DELETED: &str = "customer.deleted";
 pub const CUSTOMER_MERGED: &str = "customer.merged";
 pub const CUSTOMER_ERASED: &str = "customer.erased";
+/// A customer's current state sent to a product catching up (SPEC section 11): the data
+/// of `customer.updated`, a type of its own so that receivers do not greet it as new.
+pub const CUSTOMER_SNAPSHOT: &str = "customer.snapshot";
 
 fn rfc3339(ts: &Timestamp) -> Value {
     serde_json::to_value(ts).unwrap_or(Value::Null)

@@ -2,14 +2,14 @@ use super::extract::{Caller, Input, Params, PathId, PathIds};
 use super::AppState;
 use crate::domain::cursor::TimeCursor;
 use crate::domain::tenancy::Principal;
-use crate::domain::tenants::{Account, Activation};
+use crate::domain::tenants::Account;
 use crate::domain::{AccountId, PartnerId, ProductId};
 use crate::error::ApiResult;
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
 use crate::input::id_text;
 use crate::service::accounts::{parse_page_size, NewAccount, TenantQuery, DEFAULT_PAGE_SIZE};
-use crate::service::activations::ActivationInput;
+use crate::service::activations::{ActivationInput, ActivationView};
 use crate::service::keys::IssuedKey;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_key))
         .routes(routes!(list_activations))
         .routes(routes!(activate, deactivate))
+        .routes(routes!(resync))
 }
 
 #[utoipa::path(
@@ -182,7 +183,7 @@ async fn activate(
     Caller(who): Caller,
     PathIds(account, product): PathIds<AccountId, ProductId>,
     Input(input): Input<ActivationInput>,
-) -> ApiResult<(StatusCode, Json<Activation>)> {
+) -> ApiResult<(StatusCode, Json<ActivationView>)> {
     let (activation, created) = state.hub.activate(&who, &account, &product, input).await?;
     let status = if created {
         StatusCode::CREATED
@@ -190,6 +191,32 @@ async fn activate(
         StatusCode::OK
     };
     Ok((status, Json(activation)))
+}
+
+#[utoipa::path(
+    post, path = "/v1/accounts/{account_id}/products/{product_id}/resync",
+    operation_id = "accounts_resync", tag = "accounts",
+    description = "Sends every live customer of the account to the product again \
+        (`customer.snapshot`), for a product that lost its data; while one runs, answers it.",
+    params(
+        ("account_id" = doc::AccountId, Path, description = "Account"),
+        ("product_id" = doc::ProductId, Path, description = "Product"),
+    ),
+    responses(
+        (status = 202, description = "Backfill started (or running)", body = doc::Activation),
+        (status = 400, response = problem::BadRequest),
+        (status = 403, response = problem::Forbidden),
+        (status = 404, response = problem::NotFound),
+        (status = 409, response = problem::Conflict),
+    ),
+)]
+async fn resync(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    PathIds(account, product): PathIds<AccountId, ProductId>,
+) -> ApiResult<(StatusCode, Json<ActivationView>)> {
+    let view = state.hub.resync(&who, &account, &product).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 #[utoipa::path(

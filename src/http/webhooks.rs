@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(feed))
+        .routes(routes!(head))
         .routes(routes!(deliveries))
         .routes(routes!(retry))
         .routes(routes!(enable))
@@ -51,6 +52,22 @@ async fn feed(
         "next_cursor": page.next_cursor,
         "has_more": page.has_more,
     })))
+}
+
+#[utoipa::path(
+    get, path = "/v1/events/head",
+    operation_id = "webhooks_feed_head", tag = "webhooks",
+    description = "The feed position of now (product keys). Read it, then page \
+        `GET /v1/customers`, then read `GET /v1/events?after=` from it: no change is missed \
+        (one may be seen twice, in the list and in the feed).",
+    responses(
+        (status = 200, description = "The position", body = doc::FeedHead),
+        (status = 403, response = problem::Forbidden),
+    ),
+)]
+async fn head(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Value>> {
+    let cursor = state.hub.feed_head(&who).await?;
+    Ok(Json(json!({ "cursor": cursor })))
 }
 
 #[utoipa::path(

@@ -94,6 +94,14 @@ impl Hub {
         })
     }
 
+    /// `GET /v1/events/head`: the calling product's feed position of now.
+    pub async fn feed_head(&self, who: &Principal) -> ApiResult<String> {
+        if !matches!(who, Principal::Product(_)) {
+            return Err(ApiError::forbidden());
+        }
+        Ok(encode_feed_cursor(self.store.feed_head().await?))
+    }
+
     /// `GET /v1/products/{id}/deliveries`: newest first.
     pub async fn deliveries(
         &self,

@@ -71,6 +71,13 @@ pub trait Dialect: Database {
     /// waits on a dispatcher (which could wait on the writer: a deadlock).
     const SKIP_LOCKED_DELIVERIES: &'static str;
 
+    /// Locks the selected row of a background job (a backfill), skipping one another
+    /// server holds: the holder's transaction is its lease, released if it dies.
+    const SKIP_LOCKED_JOB: &'static str;
+
+    /// The feed position of now, as `(txid, seq)`: see each backend.
+    const FEED_HEAD: &'static str;
+
     /// Only events a feed reader may see without ever skipping an earlier one (events
     /// alias `e`): see each backend.
     const FEED_VISIBLE: &'static str;

@@ -166,6 +166,10 @@ pub trait EventStore: Send + Sync {
         after: (i64, i64),
         limit: i64,
     ) -> StoreResult<Vec<FeedEvent>>;
+    /// The feed position of now (SPEC section 11): every event the feed shows after it
+    /// is of a change not committed yet when it was read, so a product that reads the
+    /// head, then lists the customers, then reads the feed from the head misses nothing.
+    async fn feed_head(&self) -> StoreResult<(i64, i64)>;
     /// A customer's events on its account, newest first.
     async fn customer_events(
         &self,
@@ -188,11 +192,13 @@ pub trait DeliveryStore: Send + Sync {
     /// Leases up to `limit` due deliveries until `lease_until`: for each (product,
     /// customer) only the newest pending version, and none while an older one is in
     /// flight. Older pending versions of the claimed pairs are superseded.
+    /// Live deliveries first; then up to `snapshot_limit` snapshots with the room left.
     async fn claim_deliveries(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
+        snapshot_limit: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Records attempts and their consequences (next try, give up, webhook disabled), in
     /// one transaction: the dispatcher writes what it sent in batches.
@@ -281,6 +287,49 @@ pub trait SessionStore: Send + Sync {
     async fn purge_sessions(&self, ended_before: Timestamp) -> StoreResult<u64>;
 }
 
+/// Backfills (SPEC section 11): a durable job per activation that queues a snapshot
+/// delivery of each live customer of the account, a chunk at a time, by whichever server
+/// dispatches (the chunk's transaction holds the job's row, so two never queue the same
+/// chunk; a restart resumes from the last chunk written).
+#[async_trait]
+pub trait BackfillStore: Send + Sync {
+    /// Starts a backfill of the account's live customers to the product, or answers the
+    /// one running for the pair.
+    async fn start_backfill(
+        &self,
+        account: &AccountId,
+        product: &ProductId,
+        backfill_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<BackfillView>;
+    /// Cancels the pair's running backfill, superseding its pending snapshots.
+    async fn cancel_backfills(
+        &self,
+        account: &AccountId,
+        product: &ProductId,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Queues the next chunk (at most `chunk` customers) of one running backfill whose
+    /// pending snapshots are fewer than `max_pending`; how many were queued, `None` when
+    /// no backfill had work.
+    async fn queue_backfill_chunk(
+        &self,
+        now: Timestamp,
+        chunk: i64,
+        max_pending: i64,
+    ) -> StoreResult<Option<u64>>;
+    /// Completes every running backfill that has queued all and has nothing pending.
+    async fn settle_backfills(&self, now: Timestamp) -> StoreResult<u64>;
+    /// The newest backfill of each product of the account (settled first by the caller).
+    async fn latest_backfills(&self, account: &AccountId) -> StoreResult<Vec<BackfillView>>;
+    /// Backfills running, and snapshots pending.
+    async fn backfill_stats(&self) -> StoreResult<(i64, i64)>;
+}
+
+/// What the dispatcher works on: deliveries, and the backfills that queue snapshots.
+pub trait DispatchStore: DeliveryStore + BackfillStore {}
+impl<T: DeliveryStore + BackfillStore + ?Sized> DispatchStore for T {}
+
 /// The consent history (SPEC section 10); appended by the customer writes themselves.
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
@@ -355,6 +404,8 @@ pub trait ErasureStore: Send + Sync {
 #[async_trait]
 pub trait Store:
     TenantStore
+    + BackfillStore
+    + DispatchStore
     + CustomerStore
     + ConflictStore
     + ConsentStore

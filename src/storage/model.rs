@@ -152,6 +152,40 @@ pub struct ClaimedDelivery {
     pub webhook_url: Option<String>,
     /// The current signing secret, and the previous one while it is still valid.
     pub secrets: Vec<String>,
+    /// A snapshot (SPEC section 11): the customer as it is now, with the receiving
+    /// product's own id; its event is made from it when sent (`data` is then null).
+    pub snapshot: Option<StoredCustomer>,
+}
+
+/// A backfill as activations show it (SPEC section 11). `sent` counts the snapshots
+/// delivered (a 2xx); `total` the live customers of the account when it started.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BackfillView {
+    #[serde(skip)]
+    pub backfill_id: String,
+    #[serde(skip)]
+    pub product_id: String,
+    /// `running`, `completed` or `cancelled` (`none` is the absence of one).
+    pub status: String,
+    pub total: i64,
+    pub sent: i64,
+    pub started: Option<Timestamp>,
+    pub completed: Option<Timestamp>,
+}
+
+impl BackfillView {
+    /// What an activation without any backfill shows.
+    pub fn none(product_id: &str) -> Self {
+        Self {
+            backfill_id: String::new(),
+            product_id: product_id.to_owned(),
+            status: "none".into(),
+            total: 0,
+            sent: 0,
+            started: None,
+            completed: None,
+        }
+    }
 }
 
 /// What became of one attempt.

@@ -66,6 +66,13 @@ impl Dialect for Postgres {
 
     const SKIP_LOCKED_DELIVERIES: &'static str = " FOR UPDATE OF d SKIP LOCKED";
 
+    const SKIP_LOCKED_JOB: &'static str = " FOR UPDATE SKIP LOCKED";
+
+    /// Just before the oldest running transaction: every event the feed shows later is of
+    /// a transaction that was running or had not begun (its txid is at least that one).
+    const FEED_HEAD: &'static str =
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, 9223372036854775807";
+
     /// Only events of transactions older than every running one: no later commit can add
     /// an event before them, so a feed reader's cursor never skips one.
     const FEED_VISIBLE: &'static str =

@@ -59,8 +59,14 @@ impl Dialect for Sqlite {
     /// One writer at a time: no row locks to skip.
     const SKIP_LOCKED_DELIVERIES: &'static str = "";
 
+    /// One writer at a time: the write transaction is the lock.
+    const SKIP_LOCKED_JOB: &'static str = "";
+
     /// Writers are serialized, so seq order is commit order: every event is visible.
     const FEED_VISIBLE: &'static str = "";
+
+    /// One writer at a time, committing in `seq` order: the newest event's position.
+    const FEED_HEAD: &'static str = "SELECT 0, COALESCE(MAX(seq), 0) FROM events";
 
     /// SQLite has no `LATERAL`; its planner drives the join from the claimed ids.
     fn push_older_pending<'q>(

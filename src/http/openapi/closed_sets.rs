@@ -119,6 +119,8 @@ pub enum EventType {
     Erased,
     #[serde(rename = "customer.merged")]
     Merged,
+    #[serde(rename = "customer.snapshot")]
+    Snapshot,
 }
 
 #[derive(ToSchema, serde::Serialize)]
@@ -127,6 +129,12 @@ pub enum ChangeType {
     Created,
     #[serde(rename = "customer.updated")]
     Updated,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+pub enum SnapshotType {
+    #[serde(rename = "customer.snapshot")]
+    Snapshot,
 }
 
 #[derive(ToSchema, serde::Serialize)]

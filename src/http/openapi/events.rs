@@ -87,6 +87,23 @@ pub struct Event {
     data: Value,
 }
 
+/// `GET /v1/events/head`.
+#[derive(ToSchema)]
+pub struct FeedHead {
+    /// A feed position: pass it as `after`.
+    cursor: String,
+}
+
+/// `customer.snapshot`: a customer's current state, sent to a product catching up
+/// (SPEC section 11). Not a new customer: the same data as `customer.updated`.
+#[derive(ToSchema, serde::Serialize)]
+pub struct CustomerSnapshot {
+    #[serde(rename = "type")]
+    kind: SnapshotType,
+    timestamp: DateTime<Utc>,
+    data: CustomerEventData,
+}
+
 #[derive(ToSchema)]
 pub struct FeedPage {
     events: Vec<Event>,

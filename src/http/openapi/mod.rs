@@ -50,7 +50,7 @@ pub use text::*;
         // webhook bodies.
         schemas(
             Problem, OnDuplicate, Sort, IdType, DeliveryStatus, IfMatch, CustomerChanged,
-            CustomerDeleted, CustomerMerged, CustomerErased, PartnerId, AccountId, ProductId, KeyId, ConflictId,
+            CustomerDeleted, CustomerMerged, CustomerErased, CustomerSnapshot, PartnerId, AccountId, ProductId, KeyId, ConflictId,
             RecordId, DeliveryId, ErasureId, Cursor, VendorId, SearchText, TagText,
         ),
         responses(
@@ -392,6 +392,8 @@ impl Modify for Webhooks {
             "customer.deleted": hook("customer.deleted", "CustomerDeleted", "A customer was deleted"),
             "customer.merged": hook("customer.merged", "CustomerMerged", "Customers were merged into one"),
             "customer.erased": hook("customer.erased", "CustomerErased", "A customer was erased: forget them"),
+            "customer.snapshot": hook("customer.snapshot", "CustomerSnapshot",
+                "A customer's current state, sent to a product catching up: not a new customer"),
         });
         // utoipa 5 has no field for `webhooks`; its extensions serialize at the top level.
         openapi

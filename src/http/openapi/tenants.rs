@@ -107,6 +107,9 @@ pub struct CreatedProduct {
 #[schema(example = json!({"sync": "two_way"}))]
 pub struct ActivationInput {
     sync: Sync,
+    /// Send the account's existing customers (`customer.snapshot`) when a product with a
+    /// webhook becomes two-way. Default true.
+    backfill: Option<bool>,
 }
 
 #[derive(ToSchema)]
@@ -116,6 +119,28 @@ pub struct Activation {
     sync: Sync,
     created: DateTime<Utc>,
     updated: DateTime<Utc>,
+    backfill: Backfill,
+}
+
+/// The newest backfill of the activation (SPEC section 11).
+#[derive(ToSchema)]
+pub struct Backfill {
+    status: BackfillStatus,
+    /// Live customers of the account when it started (when all are queued: how many were).
+    total: i64,
+    /// Snapshots delivered (a 2xx).
+    sent: i64,
+    started: Option<DateTime<Utc>>,
+    completed: Option<DateTime<Utc>>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackfillStatus {
+    None,
+    Running,
+    Completed,
+    Cancelled,
 }
 
 #[derive(ToSchema)]

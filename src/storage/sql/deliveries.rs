@@ -10,6 +10,9 @@ use crate::storage::{
     AttemptRecord, AttemptResult, AttemptView, ClaimedDelivery, DeliveryHour, DeliveryQuery,
     DeliveryStore, DeliveryView, StoreResult,
 };
+use crate::domain::wire::CUSTOMER_SNAPSHOT;
+use crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS};
+use crate::storage::StoredCustomer;
 use async_trait::async_trait;
 use sqlx::types::Json;
 use std::collections::HashMap;
@@ -57,6 +60,7 @@ impl ClaimRow {
             vendor_ids: self.vendor_ids.0,
             webhook_url: self.webhook_url,
             secrets,
+            snapshot: None,
         }
     }
 }
@@ -65,10 +69,12 @@ impl ClaimRow {
 /// between the two halves; unfiltered, an index-only scan of the log's index), then
 /// those deliveries with their events and products by primary key.
 const DELIVERY_SELECT: &str = "SELECT d.delivery_id, d.product_id, p.name AS product_name, \
-    d.customer_id, e.event_id, e.type, d.version, d.status, d.attempts, d.next_attempt, \
-    d.created, d.updated FROM (SELECT d.delivery_id FROM deliveries d";
+    d.customer_id, COALESCE(e.event_id, d.delivery_id) AS event_id, \
+    COALESCE(e.type, 'customer.snapshot') AS type, d.version, d.status, d.attempts, \
+    d.next_attempt, d.created, d.updated FROM (SELECT d.delivery_id FROM deliveries d";
+/// A snapshot has no event row: its webhook-id is its delivery id.
 const DELIVERY_JOIN: &str = ") page JOIN deliveries d ON d.delivery_id = page.delivery_id \
-    JOIN events e ON e.seq = d.event_seq JOIN products p ON p.product_id = d.product_id";
+    LEFT JOIN events e ON e.seq = d.event_seq JOIN products p ON p.product_id = d.product_id";
 const NEWEST_FIRST: &str = " ORDER BY d.created DESC, d.delivery_id DESC";
 
 #[derive(sqlx::FromRow)]
@@ -113,34 +119,22 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
+        snapshot_limit: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = DB::begin_claim(&self.pools).await?;
-        let claimed: Vec<String> = Sql::<DB>::new(format!(
-            "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
-             WHERE delivery_id IN ( \
-               SELECT d.delivery_id FROM deliveries d \
-               JOIN products p ON p.product_id = d.product_id \
-               WHERE d.status = 'pending' AND d.next_attempt <= $1 \
-                 AND (d.lease_until IS NULL OR d.lease_until < $1) \
-                 AND p.webhook_status = 'enabled' \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
-                     AND o.customer_id = d.customer_id AND o.status = 'pending' AND o.version > d.version) \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
-                     AND o.customer_id = d.customer_id AND o.status = 'pending' \
-                     AND o.lease_until >= $1 AND o.delivery_id <> d.delivery_id) \
-               ORDER BY d.next_attempt LIMIT $3{}) \
-             RETURNING delivery_id",
-            DB::SKIP_LOCKED_DELIVERIES
-        ))
-        .bind(DbTime(now))
-        .bind(DbTime(lease_until))
-        .bind(limit)
-        .scalars(&mut tx)
-        .await?;
-        if claimed.is_empty() {
+        // Live deliveries first; snapshots only with the room left (SPEC section 11).
+        let live = claim_due::<DB>(&mut tx, now, lease_until, limit, false).await?;
+        let room = (limit - live.len() as i64).min(snapshot_limit);
+        let snapshots = if room > 0 {
+            claim_due::<DB>(&mut tx, now, lease_until, room, true).await?
+        } else {
+            Vec::new()
+        };
+        if live.is_empty() && snapshots.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
         }
+        let claimed: Vec<String> = live.iter().chain(&snapshots).cloned().collect();
         // Older pending versions of the claimed pairs will never be sent. Driven from the
         // claimed rows (a few index probes), not from every pending row of the database.
         let mut supersede =
@@ -149,19 +143,24 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         DB::push_older_pending(&mut supersede, DbTime(now), &claimed);
         supersede.execute(&mut tx).await?;
 
-        let mut details = Sql::<DB>::new(
-            "SELECT d.delivery_id, d.product_id, d.customer_id, d.version, d.attempts, \
-             e.event_id, e.type, e.created, e.data, e.vendor_ids, p.webhook_url, \
-             p.webhook_secret, p.previous_webhook_secret, p.previous_secret_expires \
-             FROM deliveries d JOIN events e ON e.seq = d.event_seq \
-             JOIN products p ON p.product_id = d.product_id WHERE d.delivery_id IN (",
-        );
-        details
-            .push_list(claimed.iter().map(String::as_str))
-            .push(")");
-        let rows: Vec<ClaimRow> = details.fetch_all(&mut tx).await?;
+        let mut deliveries = Vec::with_capacity(claimed.len());
+        if !live.is_empty() {
+            let mut details = Sql::<DB>::new(
+                "SELECT d.delivery_id, d.product_id, d.customer_id, d.version, d.attempts, \
+                 e.event_id, e.type, e.created, e.data, e.vendor_ids, p.webhook_url, \
+                 p.webhook_secret, p.previous_webhook_secret, p.previous_secret_expires \
+                 FROM deliveries d JOIN events e ON e.seq = d.event_seq \
+                 JOIN products p ON p.product_id = d.product_id WHERE d.delivery_id IN (",
+            );
+            details.push_list(live.iter().map(String::as_str)).push(")");
+            let rows: Vec<ClaimRow> = details.fetch_all(&mut tx).await?;
+            deliveries.extend(rows.into_iter().map(|r| r.into_claimed(now)));
+        }
+        if !snapshots.is_empty() {
+            deliveries.extend(claim_snapshots::<DB>(&mut tx, now, &snapshots).await?);
+        }
         tx.commit().await?;
-        Ok(rows.into_iter().map(|r| r.into_claimed(now)).collect())
+        Ok(deliveries)
     }
 
     async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
@@ -202,11 +201,16 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
-        Ok(
-            Sql::<DB>::new("SELECT MIN(next_attempt) FROM deliveries WHERE status = 'pending'")
-                .scalar(&mut *self.read().await?)
-                .await?,
+        // Each kind by its own index.
+        let (live, snapshot): (Option<Timestamp>, Option<Timestamp>) = Sql::<DB>::new(
+            "SELECT (SELECT MIN(next_attempt) FROM deliveries \
+                     WHERE status = 'pending' AND backfill_id IS NULL), \
+                    (SELECT MIN(next_attempt) FROM deliveries \
+                     WHERE status = 'pending' AND backfill_id IS NOT NULL)",
         )
+        .fetch_one(&mut *self.read().await?)
+        .await?;
+        Ok(live.into_iter().chain(snapshot).min())
     }
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>> {
@@ -424,6 +428,133 @@ impl<DB: Dialect> SqlStore<DB> {
             })
             .collect())
     }
+}
+
+/// Leases up to `limit` due deliveries of one kind (live, or snapshots), by that kind's
+/// index: for each (product, customer) only the newest pending version, none while
+/// another of the pair is in flight, none to a disabled webhook.
+async fn claim_due<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: i64,
+    snapshots: bool,
+) -> StoreResult<Vec<String>> {
+    let kind = if snapshots {
+        "d.backfill_id IS NOT NULL"
+    } else {
+        "d.backfill_id IS NULL"
+    };
+    Ok(Sql::<DB>::new(format!(
+        "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
+         WHERE delivery_id IN ( \
+           SELECT d.delivery_id FROM deliveries d \
+           JOIN products p ON p.product_id = d.product_id \
+           WHERE d.status = 'pending' AND {kind} AND d.next_attempt <= $1 \
+             AND (d.lease_until IS NULL OR d.lease_until < $1) \
+             AND p.webhook_status = 'enabled' \
+             AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
+                 AND o.customer_id = d.customer_id AND o.status = 'pending' AND o.version > d.version) \
+             AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
+                 AND o.customer_id = d.customer_id AND o.status = 'pending' \
+                 AND o.lease_until >= $1 AND o.delivery_id <> d.delivery_id) \
+           ORDER BY d.next_attempt LIMIT $3{}) \
+         RETURNING delivery_id",
+        DB::SKIP_LOCKED_DELIVERIES
+    ))
+    .bind(DbTime(now))
+    .bind(DbTime(lease_until))
+    .bind(limit)
+    .scalars(tx)
+    .await?)
+}
+
+/// A claimed snapshot and what it is sent with: the customer as it is now, with the
+/// receiving product's own id.
+#[derive(sqlx::FromRow)]
+struct SnapshotRow {
+    #[sqlx(flatten)]
+    customer: CustomerRow,
+    claimed_id: String,
+    claimed_product: String,
+    claimed_attempts: i32,
+    webhook_url: Option<String>,
+    webhook_secret: String,
+    previous_webhook_secret: Option<String>,
+    previous_secret_expires: Option<Timestamp>,
+}
+
+/// The claimed snapshots' customers, read now; then, after that read, every snapshot
+/// whose customer is not live any more, or that has a newer pending delivery of its
+/// pair (which carries newer state), is superseded and not sent. Read first, checked
+/// second: a change committed after the check is newer than what was read, so it is
+/// delivered after the snapshot, never before.
+async fn claim_snapshots<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    now: Timestamp,
+    claimed: &[String],
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let mut read = Sql::<DB>::new(format!(
+        "SELECT {CUSTOMER_COLUMNS}, d.delivery_id AS claimed_id, d.product_id AS claimed_product, \
+         d.attempts AS claimed_attempts, p.webhook_url, p.webhook_secret, \
+         p.previous_webhook_secret, p.previous_secret_expires \
+         FROM deliveries d JOIN customers c ON c.customer_id = d.customer_id \
+         LEFT JOIN associations a ON a.customer_id = c.customer_id AND a.product_id = d.product_id \
+         JOIN products p ON p.product_id = d.product_id WHERE d.delivery_id IN ("
+    ));
+    read.push_list(claimed.iter().map(String::as_str)).push(")");
+    let rows: Vec<SnapshotRow> = read.fetch_all(tx).await?;
+    let mut stale = Sql::<DB>::new(
+        "SELECT d.delivery_id FROM deliveries d JOIN customers c ON c.customer_id = d.customer_id \
+         WHERE d.delivery_id IN (",
+    );
+    stale.push_list(claimed.iter().map(String::as_str)).push(
+        ") AND (c.status <> 'live' OR EXISTS (SELECT 1 FROM deliveries o \
+           WHERE o.product_id = d.product_id AND o.customer_id = d.customer_id \
+           AND o.status = 'pending' AND o.delivery_id <> d.delivery_id AND o.version > d.version))",
+    );
+    let stale: Vec<String> = stale.scalars(tx).await?;
+    if !stale.is_empty() {
+        let mut drop = Sql::<DB>::new(
+            "UPDATE deliveries SET status = 'superseded', lease_until = NULL, updated = ",
+        );
+        drop.push_bind(DbTime(now))
+            .push(" WHERE delivery_id IN (")
+            .push_list(stale.iter().map(String::as_str))
+            .push(")");
+        drop.execute(tx).await?;
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if stale.contains(&row.claimed_id) {
+            continue;
+        }
+        let customer = StoredCustomer::try_from(row.customer)?;
+        let mut secrets = vec![row.webhook_secret];
+        if let (Some(previous), Some(until)) =
+            (row.previous_webhook_secret, row.previous_secret_expires)
+        {
+            if until > now {
+                secrets.push(previous);
+            }
+        }
+        out.push(ClaimedDelivery {
+            event_id: row.claimed_id.clone(),
+            delivery_id: row.claimed_id,
+            product_id: ProductId::from_string(row.claimed_product),
+            customer_id: customer.customer.customer_id.clone(),
+            version: customer.customer.version,
+            attempts: row.claimed_attempts,
+            event_type: CUSTOMER_SNAPSHOT.to_owned(),
+            event_created: now,
+            data: serde_json::Value::Null,
+            vendor_ids: serde_json::Value::Null,
+            webhook_url: row.webhook_url,
+            secrets,
+            snapshot: Some(customer),
+        });
+    }
+    Ok(out)
 }
 
 /// The common case, successes, in two statements for the whole batch.

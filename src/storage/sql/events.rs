@@ -71,6 +71,12 @@ impl<DB: Dialect> EventStore for SqlStore<DB> {
             .collect())
     }
 
+    async fn feed_head(&self) -> StoreResult<(i64, i64)> {
+        Ok(Sql::<DB>::new(DB::FEED_HEAD)
+            .fetch_one(&mut *self.read().await?)
+            .await?)
+    }
+
     async fn customer_events(
         &self,
         account: &AccountId,

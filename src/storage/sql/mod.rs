@@ -3,6 +3,7 @@
 //! [`DbTime`](super::time::DbTime), and each difference asked of the [`Dialect`]. One
 //! file per concern, each implementing that concern's trait for [`SqlStore`].
 
+mod backfills;
 mod conflicts;
 mod consent;
 mod customers;
