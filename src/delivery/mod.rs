@@ -137,6 +137,7 @@ fn attempt_record(
         Sent::Unsendable(why) => (None, Duration::ZERO, None, Some(why.to_owned())),
     };
     AttemptRecord {
+        snapshot: d.snapshot.is_some(),
         delivery_id: d.delivery_id.clone(),
         product_id: d.product_id.clone(),
         attempt: d.attempts,
@@ -204,7 +205,11 @@ impl Dispatcher {
         let now = time::now();
         let queued = self
             .store
-            .queue_backfill_chunk(now, self.config.backfill_chunk, self.config.backfill_pending)
+            .queue_backfill_chunk(
+                now,
+                self.config.backfill_chunk,
+                self.config.backfill_pending,
+            )
             .await?;
         self.store.settle_backfills(now).await?;
         Ok(queued.is_some())
@@ -213,7 +218,7 @@ impl Dispatcher {
     /// Runs the backfill stage until `shutdown`: chunk after chunk while there is work,
     /// else on a wake-up or every sweep.
     async fn run_backfills(&self, shutdown: CancellationToken) {
-        let wakeup = self.store.delivery_wakeup();
+        let wakeup = self.store.backfill_wakeup();
         loop {
             let busy = match self.backfill_step().await {
                 Ok(busy) => busy,
@@ -313,6 +318,10 @@ impl Dispatcher {
         }
         self.store.record_attempts(records).await?;
         self.store.delivery_wakeup().notify_one();
+        if records.iter().any(|r| r.snapshot) {
+            // Snapshots drained: the backfill stage may queue its next chunk.
+            self.store.backfill_wakeup().notify_one();
+        }
         Ok(())
     }
 

@@ -293,6 +293,9 @@ pub trait SessionStore: Send + Sync {
 /// chunk; a restart resumes from the last chunk written).
 #[async_trait]
 pub trait BackfillStore: Send + Sync {
+    /// Signalled in this process when a backfill starts or snapshots were recorded (other
+    /// servers' backfill stages find new work on their sweep).
+    fn backfill_wakeup(&self) -> Arc<tokio::sync::Notify>;
     /// Starts a backfill of the account's live customers to the product, or answers the
     /// one running for the pair.
     async fn start_backfill(

@@ -202,6 +202,8 @@ pub enum AttemptResult {
 
 #[derive(Clone, Debug)]
 pub struct AttemptRecord {
+    /// Of a snapshot delivery (its recording may let a backfill queue more).
+    pub snapshot: bool,
     pub delivery_id: String,
     pub product_id: ProductId,
     pub attempt: i32,

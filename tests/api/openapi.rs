@@ -21,6 +21,11 @@ const CONTRACT: &[(&str, &str)] = &[
     ("delete", "/v1/conflicts/{conflict_id}"),
     ("post", "/v1/customers/{customer_id}/merge"),
     ("get", "/v1/events"),
+    ("get", "/v1/events/head"),
+    (
+        "post",
+        "/v1/accounts/{account_id}/products/{product_id}/resync",
+    ),
     ("get", "/v1/products/{product_id}/deliveries"),
     ("post", "/v1/deliveries/{delivery_id}/retry"),
     ("post", "/v1/products/{product_id}/webhook/enable"),

@@ -417,7 +417,12 @@ async fn webhooks_failing_for_five_days_are_disabled(backend: Backend) {
     };
     store.insert_customers(&[row]).await.unwrap();
     let claimed = store
-        .claim_deliveries(t0 + Duration::seconds(1), t0 + Duration::seconds(60), 10)
+        .claim_deliveries(
+            t0 + Duration::seconds(1),
+            t0 + Duration::seconds(60),
+            10,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1, "the event queued one delivery");
@@ -426,6 +431,7 @@ async fn webhooks_failing_for_five_days_are_disabled(backend: Backend) {
     let mut record = |at: time::Timestamp, result: AttemptResult| {
         attempt += 1;
         AttemptRecord {
+            snapshot: false,
             delivery_id: delivery_id.clone(),
             product_id: m.product_id.clone(),
             attempt,

@@ -747,7 +747,7 @@ async fn racing_dispatchers_keep_one_version_in_flight(backend: Backend) {
             while Instant::now() < give_up && idle_after_writes < 20 {
                 let now = time::now();
                 let claimed = match store
-                    .claim_deliveries(now, now + chrono::Duration::seconds(60), 4)
+                    .claim_deliveries(now, now + chrono::Duration::seconds(60), 4, 4)
                     .await
                 {
                     Ok(claimed) => claimed,
@@ -796,6 +796,7 @@ async fn racing_dispatchers_keep_one_version_in_flight(backend: Backend) {
                         // only be claimed after that.
                         in_flight.lock().unwrap().remove(d.customer_id.as_str());
                         AttemptRecord {
+                            snapshot: false,
                             delivery_id: d.delivery_id.clone(),
                             product_id: d.product_id.clone(),
                             attempt: d.attempts,

@@ -23,10 +23,15 @@ struct JobRow {
     queued_id: Option<String>,
 }
 
-const BACKFILL_COLUMNS: &str = "b.backfill_id, b.product_id, b.status, b.total, b.started, b.completed";
+const BACKFILL_COLUMNS: &str =
+    "b.backfill_id, b.product_id, b.status, b.total, b.started, b.completed";
 
 #[async_trait]
 impl<DB: Dialect> BackfillStore for SqlStore<DB> {
+    fn backfill_wakeup(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.backfill_wakeup.clone()
+    }
+
     async fn start_backfill(
         &self,
         account: &AccountId,
@@ -65,13 +70,11 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
                 .bind(DbTime(now))
                 .execute(&mut tx)
                 .await?;
-                // The servers that dispatch queue its chunks.
-                DB::signal_deliveries(&mut tx).await?;
                 backfill_id.to_owned()
             }
         };
         tx.commit().await?;
-        self.wakeup.notify_one();
+        self.backfill_wakeup.notify_one();
         let mut views = self.backfill_views("b.backfill_id = ", &id).await?;
         views.pop().ok_or(sqlx::Error::RowNotFound.into())
     }
@@ -132,13 +135,9 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
             tx.commit().await?;
             return Ok(None);
         };
-        // The next live customers after the keyset; one that already has a pending
-        // delivery to the product needs no snapshot (that delivery carries its newest
-        // state, and a snapshot of the same version would only repeat it).
-        let mut next = Sql::<DB>::new(
-            "SELECT c.customer_id, c.version, c.created FROM customers c \
-             WHERE c.scope = ",
-        );
+        // The next live customers after the keyset (by the live-by-created index)...
+        let mut next =
+            Sql::<DB>::new("SELECT c.customer_id, c.created FROM customers c WHERE c.scope = ");
         next.push_bind(job.account_id.as_str())
             .push(" AND c.status = 'live'");
         if let (Some(created), Some(id)) = (&job.queued_created, &job.queued_id) {
@@ -150,51 +149,34 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
         }
         next.push(" ORDER BY c.created, c.customer_id LIMIT ")
             .push_bind(chunk);
-        let customers: Vec<(String, i64, Timestamp)> = next.fetch_all(&mut tx).await?;
+        let customers: Vec<(String, Timestamp)> = next.fetch_all(&mut tx).await?;
+        // ...each queued as a snapshot of its current version, unless the product has or
+        // will have that version anyway: a live delivery of it (or newer) is pending or
+        // delivered, or the product made that version itself. So a product activated
+        // while others write receives each customer once, live or as a snapshot.
         let mut queued = 0;
         if !customers.is_empty() {
-            let ids: Vec<String> = customers
-                .iter()
-                .map(|(customer, _, _)| format!("{}.{customer}", job.backfill_id))
-                .collect();
             let mut insert = Sql::<DB>::new(
                 "INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, \
                  event_seq, version, status, attempts, next_attempt, lease_until, created, \
-                 updated, backfill_id) ",
-            );
-            insert.push_values(customers.iter().zip(&ids), |row, ((customer, version, _), id)| {
-                row.bind(id.as_str())
-                    .bind(job.product_id.as_str())
-                    .bind(job.account_id.as_str())
-                    .bind(customer.as_str())
-                    .bind(None::<i64>)
-                    .bind(*version)
-                    .bind("pending")
-                    .bind(0_i32)
-                    .bind(DbTime(now))
-                    .bind(None::<DbTime>)
-                    .bind(DbTime(now))
-                    .bind(DbTime(now))
-                    .bind(job.backfill_id.as_str());
-            });
-            insert.push(" ON CONFLICT DO NOTHING");
-            // Not for customers already pending to the product (see above): filtered
-            // after the insert, by superseding, to keep the insert one multi-row statement.
+                 updated, backfill_id) \
+                 SELECT $1 || '.' || c.customer_id, $2, c.account_id, c.customer_id, NULL, \
+                   c.version, 'pending', 0, $3, NULL, $3, $3, $1 \
+                 FROM customers c WHERE c.status = 'live' \
+                   AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = $2 \
+                       AND o.customer_id = c.customer_id AND o.backfill_id IS NULL \
+                       AND o.status IN ('pending', 'delivered') AND o.version >= c.version) \
+                   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.customer_id \
+                       AND e.version = c.version AND e.origin_product_id = $2) \
+                   AND c.customer_id IN (",
+            )
+            .bind(job.backfill_id.as_str())
+            .bind(job.product_id.as_str())
+            .bind(DbTime(now));
+            insert
+                .push_list(customers.iter().map(|(id, _)| id.as_str()))
+                .push(") ON CONFLICT DO NOTHING");
             queued = insert.execute(&mut tx).await?;
-            let mut redundant =
-                Sql::<DB>::new("UPDATE deliveries SET status = 'superseded', updated = ");
-            redundant
-                .push_bind(DbTime(now))
-                .push(" WHERE status = 'pending' AND backfill_id = ")
-                .push_bind(job.backfill_id.as_str())
-                .push(" AND delivery_id IN (")
-                .push_list(ids.iter().map(String::as_str))
-                .push(
-                    ") AND EXISTS (SELECT 1 FROM deliveries o WHERE o.customer_id = deliveries.customer_id \
-                     AND o.product_id = deliveries.product_id AND o.status = 'pending' \
-                     AND o.backfill_id IS NULL AND o.version >= deliveries.version)",
-                );
-            redundant.execute(&mut tx).await?;
         }
         let last = customers.last();
         Sql::<DB>::new(
@@ -205,8 +187,8 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
         )
         .bind(job.backfill_id.as_str())
         .bind(queued as i64)
-        .bind(last.map(|(_, _, created)| DbTime(*created)))
-        .bind(last.map(|(id, _, _)| id.as_str()))
+        .bind(last.map(|(_, created)| DbTime(*created)))
+        .bind(last.map(|(id, _)| id.as_str()))
         .bind((customers.len() as i64) < chunk)
         .execute(&mut tx)
         .await?;
@@ -263,21 +245,26 @@ impl<DB: Dialect> SqlStore<DB> {
              FROM backfills b WHERE {filter}"
         ));
         sql.push_bind(value);
-        let rows: Vec<(String, String, String, i64, Timestamp, Option<Timestamp>, i64)> =
-            sql.fetch_all(&mut *self.read().await?).await?;
+        let rows: Vec<(
+            String,
+            String,
+            String,
+            i64,
+            Timestamp,
+            Option<Timestamp>,
+            i64,
+        )> = sql.fetch_all(&mut *self.read().await?).await?;
         Ok(rows
             .into_iter()
             .map(
-                |(backfill_id, product_id, status, total, started, completed, sent)| {
-                    BackfillView {
-                        backfill_id,
-                        product_id,
-                        status,
-                        total,
-                        sent,
-                        started: Some(started),
-                        completed,
-                    }
+                |(backfill_id, product_id, status, total, started, completed, sent)| BackfillView {
+                    backfill_id,
+                    product_id,
+                    status,
+                    total,
+                    sent,
+                    started: Some(started),
+                    completed,
                 },
             )
             .collect())

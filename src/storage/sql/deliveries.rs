@@ -3,16 +3,16 @@
 
 use super::{push_keyset_bound, SqlStore};
 use crate::domain::time::Timestamp;
+use crate::domain::wire::CUSTOMER_SNAPSHOT;
 use crate::domain::{AccountId, CustomerId, ProductId};
 use crate::storage::dialect::{Dialect, Sql, Tx};
+use crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS};
 use crate::storage::time::DbTime;
+use crate::storage::StoredCustomer;
 use crate::storage::{
     AttemptRecord, AttemptResult, AttemptView, ClaimedDelivery, DeliveryHour, DeliveryQuery,
     DeliveryStore, DeliveryView, StoreResult,
 };
-use crate::domain::wire::CUSTOMER_SNAPSHOT;
-use crate::storage::rows::{CustomerRow, CUSTOMER_COLUMNS};
-use crate::storage::StoredCustomer;
 use async_trait::async_trait;
 use sqlx::types::Json;
 use std::collections::HashMap;

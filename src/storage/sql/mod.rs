@@ -26,6 +26,8 @@ pub struct SqlStore<DB: Dialect> {
     pools: Pools<DB>,
     /// Woken after a commit that queued deliveries.
     wakeup: Arc<Notify>,
+    /// Wakes this process's backfill stage (a backfill started, snapshots sent).
+    backfill_wakeup: Arc<Notify>,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
@@ -33,6 +35,7 @@ impl<DB: Dialect> SqlStore<DB> {
         Self {
             pools,
             wakeup: Default::default(),
+            backfill_wakeup: Default::default(),
         }
     }
 
