@@ -169,7 +169,9 @@ impl<'q, DB: Dialect> Sql<'q, DB> {
         }
     }
 
-    /// Binds the next `$N` of the text.
+    /// Binds the next `$N` of the text. A statement uses `$N` with `bind`, or
+    /// `push_bind`/`push_list` alone, never both: SQLite numbers each pushed `?` after the
+    /// highest `?N` so far, not after named `$N` ones, so mixed they bind the wrong values.
     pub fn bind(mut self, value: impl Value<'q>) -> Self {
         self.add(value);
         self

@@ -5,6 +5,7 @@
 mod contract;
 mod support;
 
+mod backfill;
 mod cli;
 mod console;
 mod crash;

@@ -21,6 +21,7 @@ struct JobRow {
     product_id: String,
     queued_created: Option<Timestamp>,
     queued_id: Option<String>,
+    started: Timestamp,
 }
 
 const BACKFILL_COLUMNS: &str =
@@ -120,7 +121,8 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
         // The oldest running backfill with room for another chunk, that no other server
         // is queuing.
         let job: Option<JobRow> = Sql::<DB>::new(format!(
-            "SELECT b.backfill_id, b.account_id, b.product_id, b.queued_created, b.queued_id \
+            "SELECT b.backfill_id, b.account_id, b.product_id, b.queued_created, b.queued_id, \
+             b.started \
              FROM backfills b WHERE b.status = 'running' AND b.all_queued = $1 \
                AND (SELECT COUNT(*) FROM deliveries d WHERE d.backfill_id = b.backfill_id \
                     AND d.status = 'pending') < $2 \
@@ -151,29 +153,56 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
             .push_bind(chunk);
         let customers: Vec<(String, Timestamp)> = next.fetch_all(&mut tx).await?;
         // ...each queued as a snapshot of its current version, unless the product has or
-        // will have that version anyway: a live delivery of it (or newer) is pending or
-        // delivered, or the product made that version itself. So a product activated
-        // while others write receives each customer once, live or as a snapshot.
+        // will have that version anyway since the backfill started: a live delivery of it
+        // (or newer) queued since is pending or delivered, or the product made that
+        // version itself since. So a product activated while others write receives each
+        // customer once, live or as a snapshot; a resync (the product lost its data) sends
+        // everything it had before.
         let mut queued = 0;
         if !customers.is_empty() {
+            // Every value by push_bind: SQLite numbers a `?` after the highest `?N` so
+            // far, not after named `$N`, so the two must not mix in one statement.
+            let (id, product, at) = (
+                job.backfill_id.as_str(),
+                job.product_id.as_str(),
+                DbTime(now),
+            );
             let mut insert = Sql::<DB>::new(
                 "INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, \
                  event_seq, version, status, attempts, next_attempt, lease_until, created, \
-                 updated, backfill_id) \
-                 SELECT $1 || '.' || c.customer_id, $2, c.account_id, c.customer_id, NULL, \
-                   c.version, 'pending', 0, $3, NULL, $3, $3, $1 \
-                 FROM customers c WHERE c.status = 'live' \
-                   AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = $2 \
-                       AND o.customer_id = c.customer_id AND o.backfill_id IS NULL \
-                       AND o.status IN ('pending', 'delivered') AND o.version >= c.version) \
-                   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.customer_id \
-                       AND e.version = c.version AND e.origin_product_id = $2) \
-                   AND c.customer_id IN (",
-            )
-            .bind(job.backfill_id.as_str())
-            .bind(job.product_id.as_str())
-            .bind(DbTime(now));
+                 updated, backfill_id) SELECT ",
+            );
             insert
+                .push_bind(id)
+                .push(" || '.' || c.customer_id, ")
+                .push_bind(product)
+                .push(", c.account_id, c.customer_id, NULL, c.version, 'pending', 0, ")
+                .push_bind(at)
+                .push(", NULL, ")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(id)
+                .push(
+                    " FROM customers c WHERE c.status = 'live' \
+                     AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = ",
+                )
+                .push_bind(product)
+                .push(
+                    " AND o.customer_id = c.customer_id AND o.backfill_id IS NULL \
+                     AND o.status IN ('pending', 'delivered') AND o.version >= c.version \
+                     AND o.created >= ",
+                )
+                .push_bind(DbTime(job.started))
+                .push(
+                    ") AND NOT EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.customer_id \
+                     AND e.version = c.version AND e.origin_product_id = ",
+                )
+                .push_bind(product)
+                .push(" AND e.created >= ")
+                .push_bind(DbTime(job.started))
+                .push(") AND c.customer_id IN (")
                 .push_list(customers.iter().map(|(id, _)| id.as_str()))
                 .push(") ON CONFLICT DO NOTHING");
             queued = insert.execute(&mut tx).await?;
