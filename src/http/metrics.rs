@@ -64,6 +64,10 @@ pub async fn render(State(state): State<AppState>) -> Response {
         metrics::gauge!("customer_list_deliveries_pending").set(pending as f64);
         metrics::gauge!("customer_list_webhooks_disabled").set(disabled as f64);
     }
+    if let Ok((running, snapshots)) = store.backfill_stats().await {
+        metrics::gauge!("customer_list_backfills_running").set(running as f64);
+        metrics::gauge!("customer_list_snapshots_pending").set(snapshots as f64);
+    }
     if let Ok(open) = store.open_erasures().await {
         metrics::gauge!("customer_list_erasures_in_progress").set(open as f64);
     }

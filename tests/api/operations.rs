@@ -154,6 +154,8 @@ async fn metrics_move_with_requests_and_deliveries(backend: Backend) {
     assert!(after.contains("customer_list_delivery_duration_seconds"));
     assert!(after.contains("customer_list_deliveries_pending"));
     assert!(after.contains("customer_list_webhooks_disabled"));
+    assert!(after.contains("customer_list_backfills_running"));
+    assert!(after.contains("customer_list_snapshots_pending"));
     assert!(
         sample(
             &after,
