@@ -138,6 +138,7 @@ fn attempt_record(
     };
     AttemptRecord {
         snapshot: d.snapshot.is_some(),
+        probe: d.probe,
         delivery_id: d.delivery_id.clone(),
         product_id: d.product_id.clone(),
         attempt: d.attempts,

@@ -120,6 +120,20 @@ string_enum!(
     WebhookStatus { Enabled = "enabled", Disabled = "disabled" }
 );
 
+string_enum!(
+    /// Whether the product's receiver answers (SPEC section 6): `failing` once its
+    /// breaker has paused its deliveries after consecutive failures.
+    WebhookHealth { Healthy = "healthy", Failing = "failing" }
+);
+
+/// Consecutive failed attempts after which a product's deliveries pause (SPEC section 6).
+pub const BREAKER_FAILURES: i32 = 5;
+/// The first and the longest interval between probes of a paused product, in seconds
+/// (the SPEC allows up to 60: at 50, a receiver back is found, and everything resumed,
+/// within a minute).
+pub const PROBE_FIRST_S: i64 = 5;
+pub const PROBE_MAX_S: i64 = 50;
+
 /// A product's webhook endpoint: an absolute `http` or `https` URL with a host and no
 /// credentials. Whether its address may be reached is decided at delivery time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -194,6 +208,9 @@ pub struct Product {
     pub webhook_secret: String,
     pub webhook_status: WebhookStatus,
     pub webhook_disabled_reason: Option<String>,
+    pub webhook_health: WebhookHealth,
+    /// Since when its attempts fail without a success in between.
+    pub failing_since: Option<Timestamp>,
     pub created: Timestamp,
     pub updated: Timestamp,
 }

@@ -1,7 +1,7 @@
 use super::{reachable, Hub};
 use crate::domain::credentials::{generate_webhook_secret, NewApiKey};
 use crate::domain::tenancy::{ApiKey, Principal, ADMIN_OR_PARTNER, ADMIN_PARTNER_OR_PRODUCT};
-use crate::domain::tenants::{DisplayName, Product, WebhookStatus, WebhookUrl};
+use crate::domain::tenants::{DisplayName, Product, WebhookHealth, WebhookStatus, WebhookUrl};
 use crate::domain::{time, KeyId, PartnerId, ProductId};
 use crate::error::ApiResult;
 use crate::input::{id, text, Fields, FromInput, Patch};
@@ -84,6 +84,8 @@ impl Hub {
             webhook_secret: generate_webhook_secret(),
             webhook_status: WebhookStatus::Enabled,
             webhook_disabled_reason: None,
+            webhook_health: WebhookHealth::Healthy,
+            failing_since: None,
             created: now,
             updated: now,
         };

@@ -155,6 +155,9 @@ pub struct ClaimedDelivery {
     /// A snapshot (SPEC section 11): the customer as it is now, with the receiving
     /// product's own id; its event is made from it when sent (`data` is then null).
     pub snapshot: Option<StoredCustomer>,
+    /// The one attempt a paused product gets per probe interval (SPEC section 6): a
+    /// failure spends none of the delivery's retries.
+    pub probe: bool,
 }
 
 /// A backfill as activations show it (SPEC section 11). `sent` counts the snapshots
@@ -204,6 +207,8 @@ pub enum AttemptResult {
 pub struct AttemptRecord {
     /// Of a snapshot delivery (its recording may let a backfill queue more).
     pub snapshot: bool,
+    /// A paused product's probe (see `ClaimedDelivery::probe`).
+    pub probe: bool,
     pub delivery_id: String,
     pub product_id: ProductId,
     pub attempt: i32,

@@ -9,7 +9,7 @@ use crate::domain::customer::{
 use crate::domain::tenancy::{ApiKey, KeyKind, Principal};
 use crate::domain::tenants::{
     Account, Activation, DedupePolicy, DisplayName, Partner, Product, Region, SyncMode,
-    WebhookStatus, WebhookUrl,
+    WebhookHealth, WebhookStatus, WebhookUrl, BREAKER_FAILURES,
 };
 use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, CustomerId, KeyId, PartnerId, ProductId};
@@ -74,6 +74,8 @@ pub struct ProductRow {
     webhook_secret: String,
     webhook_status: String,
     webhook_disabled_reason: Option<String>,
+    webhook_failing_since: Option<Timestamp>,
+    breaker_failures: i32,
     created: Timestamp,
     updated: Timestamp,
 }
@@ -91,6 +93,12 @@ impl TryFrom<ProductRow> for Product {
             webhook_url: row.webhook_url.map(WebhookUrl::from_trusted),
             webhook_secret: row.webhook_secret,
             webhook_disabled_reason: row.webhook_disabled_reason,
+            webhook_health: if row.breaker_failures >= BREAKER_FAILURES {
+                WebhookHealth::Failing
+            } else {
+                WebhookHealth::Healthy
+            },
+            failing_since: row.webhook_failing_since,
             created: row.created,
             updated: row.updated,
         })
@@ -184,7 +192,8 @@ pub const PARTNER_COLUMNS: &str = "partner_id, name, created";
 pub const ACCOUNT_COLUMNS: &str =
     "account_id, partner_id, name, default_region, dedupe_policy, created, updated";
 pub const PRODUCT_COLUMNS: &str = "product_id, partner_id, name, webhook_url, webhook_secret, \
-     webhook_status, webhook_disabled_reason, created, updated";
+     webhook_status, webhook_disabled_reason, webhook_failing_since, breaker_failures, created, \
+     updated";
 pub const ACTIVATION_COLUMNS: &str = "account_id, product_id, sync, created, updated";
 pub const KEY_COLUMNS: &str = "key_id, kind, partner_id, account_id, product_id, created, revoked";
 

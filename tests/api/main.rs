@@ -18,6 +18,7 @@ mod isolation;
 mod listings;
 mod openapi;
 mod operations;
+mod outage;
 mod privacy;
 mod restore;
 mod storage;

@@ -7,7 +7,7 @@ use chrono::Duration;
 use customer_list::domain::tenancy::{ApiKey, Principal};
 use customer_list::domain::tenants::{
     Account, Activation, DedupePolicy, DisplayName, Partner, Product, Region, SyncMode,
-    WebhookStatus,
+    WebhookHealth, WebhookStatus,
 };
 use customer_list::domain::{time, AccountId, KeyId, PartnerId, ProductId};
 use customer_list::storage::{connect, AccountPage, DynStore, StoreError};
@@ -49,6 +49,8 @@ fn product(partner: Option<&PartnerId>) -> Product {
         webhook_secret: "whsec_test".into(),
         webhook_status: WebhookStatus::Enabled,
         webhook_disabled_reason: None,
+        webhook_health: WebhookHealth::Healthy,
+        failing_since: None,
         created: now,
         updated: now,
     }
@@ -432,6 +434,7 @@ async fn webhooks_failing_for_five_days_are_disabled(backend: Backend) {
         attempt += 1;
         AttemptRecord {
             snapshot: false,
+            probe: false,
             delivery_id: delivery_id.clone(),
             product_id: m.product_id.clone(),
             attempt,

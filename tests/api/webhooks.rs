@@ -797,6 +797,7 @@ async fn racing_dispatchers_keep_one_version_in_flight(backend: Backend) {
                         in_flight.lock().unwrap().remove(d.customer_id.as_str());
                         AttemptRecord {
                             snapshot: false,
+                            probe: false,
                             delivery_id: d.delivery_id.clone(),
                             product_id: d.product_id.clone(),
                             attempt: d.attempts,

@@ -100,6 +100,13 @@ pub enum WebhookStatus {
 
 #[derive(ToSchema, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+pub enum WebhookHealth {
+    Healthy,
+    Failing,
+}
+
+#[derive(ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KeyKind {
     Admin,
     Partner,

@@ -82,6 +82,11 @@ pub struct Product {
     webhook_url: Option<String>,
     webhook_status: WebhookStatus,
     webhook_disabled_reason: Option<String>,
+    /// `failing` while its deliveries are paused after 5 consecutive failures (one probe
+    /// per interval, 5 s growing to 50 s); the first 2xx resumes them all.
+    webhook_health: WebhookHealth,
+    /// Since when its attempts fail without a success in between.
+    failing_since: Option<DateTime<Utc>>,
     created: DateTime<Utc>,
     updated: DateTime<Utc>,
 }
@@ -95,6 +100,11 @@ pub struct CreatedProduct {
     webhook_url: Option<String>,
     webhook_status: WebhookStatus,
     webhook_disabled_reason: Option<String>,
+    /// `failing` while its deliveries are paused after 5 consecutive failures (one probe
+    /// per interval, 5 s growing to 50 s); the first 2xx resumes them all.
+    webhook_health: WebhookHealth,
+    /// Since when its attempts fail without a success in between.
+    failing_since: Option<DateTime<Utc>>,
     created: DateTime<Utc>,
     updated: DateTime<Utc>,
     key_id: String,

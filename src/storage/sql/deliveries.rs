@@ -2,6 +2,7 @@
 //! and the webhook's state on its product.
 
 use super::{push_keyset_bound, SqlStore};
+use crate::domain::tenants::{BREAKER_FAILURES, PROBE_FIRST_S, PROBE_MAX_S};
 use crate::domain::time::Timestamp;
 use crate::domain::wire::CUSTOMER_SNAPSHOT;
 use crate::domain::{AccountId, CustomerId, ProductId};
@@ -61,6 +62,7 @@ impl ClaimRow {
             webhook_url: self.webhook_url,
             secrets,
             snapshot: None,
+            probe: false,
         }
     }
 }
@@ -122,14 +124,25 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         snapshot_limit: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = DB::begin_claim(&self.pools).await?;
-        // Live deliveries first; snapshots only with the room left (SPEC section 11).
-        let live = claim_due::<DB>(&mut tx, now, lease_until, limit, false).await?;
-        let room = (limit - live.len() as i64).min(snapshot_limit);
-        let snapshots = if room > 0 {
-            claim_due::<DB>(&mut tx, now, lease_until, room, true).await?
-        } else {
-            Vec::new()
-        };
+        // A paused product's probe (SPEC section 6), then live deliveries, then snapshots
+        // with the room left (section 11).
+        let probes = claim_probes::<DB>(&mut tx, now, lease_until).await?;
+        let mut live: Vec<String> = Vec::new();
+        let mut snapshots: Vec<String> = Vec::new();
+        for (id, snapshot) in &probes {
+            match snapshot {
+                true => snapshots.push(id.clone()),
+                false => live.push(id.clone()),
+            }
+        }
+        let room = limit - probes.len() as i64;
+        if room > 0 {
+            live.extend(claim_due::<DB>(&mut tx, now, lease_until, room, false).await?);
+        }
+        let room = (limit - (live.len() + snapshots.len()) as i64).min(snapshot_limit);
+        if room > 0 {
+            snapshots.extend(claim_due::<DB>(&mut tx, now, lease_until, room, true).await?);
+        }
         if live.is_empty() && snapshots.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
@@ -160,6 +173,9 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
             deliveries.extend(claim_snapshots::<DB>(&mut tx, now, &snapshots).await?);
         }
         tx.commit().await?;
+        for d in &mut deliveries {
+            d.probe = probes.iter().any(|(id, _)| id == &d.delivery_id);
+        }
         Ok(deliveries)
     }
 
@@ -201,16 +217,23 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
-        // Each kind by its own index.
-        let (live, snapshot): (Option<Timestamp>, Option<Timestamp>) = Sql::<DB>::new(
-            "SELECT (SELECT MIN(next_attempt) FROM deliveries \
-                     WHERE status = 'pending' AND backfill_id IS NULL), \
-                    (SELECT MIN(next_attempt) FROM deliveries \
-                     WHERE status = 'pending' AND backfill_id IS NOT NULL)",
-        )
-        .fetch_one(&mut *self.read().await?)
-        .await?;
-        Ok(live.into_iter().chain(snapshot).min())
+        // Each kind by its own index; a paused product's deliveries wait for its probe.
+        let running = format!(
+            "NOT EXISTS (SELECT 1 FROM products p WHERE p.product_id = d.product_id \
+             AND p.breaker_failures >= {BREAKER_FAILURES})"
+        );
+        let (live, snapshot, probe): (Option<Timestamp>, Option<Timestamp>, Option<Timestamp>) =
+            Sql::<DB>::new(format!(
+                "SELECT (SELECT MIN(d.next_attempt) FROM deliveries d \
+                         WHERE d.status = 'pending' AND d.backfill_id IS NULL AND {running}), \
+                        (SELECT MIN(d.next_attempt) FROM deliveries d \
+                         WHERE d.status = 'pending' AND d.backfill_id IS NOT NULL AND {running}), \
+                        (SELECT MIN(breaker_probe_at) FROM products \
+                         WHERE breaker_failures >= {BREAKER_FAILURES})"
+            ))
+            .fetch_one(&mut *self.read().await?)
+            .await?;
+        Ok(live.into_iter().chain(snapshot).chain(probe).min())
     }
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>> {
@@ -314,7 +337,8 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         if enabled {
             Sql::<DB>::new(
                 "UPDATE products SET webhook_status = 'enabled', webhook_disabled_reason = NULL, \
-                 webhook_failing_since = NULL, updated = $2 WHERE product_id = $1",
+                 webhook_failing_since = NULL, breaker_failures = 0, breaker_probe_at = NULL, \
+                 breaker_interval_s = NULL, updated = $2 WHERE product_id = $1",
             )
             .bind(product.as_str())
             .bind(DbTime(now))
@@ -452,7 +476,7 @@ async fn claim_due<DB: Dialect>(
            JOIN products p ON p.product_id = d.product_id \
            WHERE d.status = 'pending' AND {kind} AND d.next_attempt <= $1 \
              AND (d.lease_until IS NULL OR d.lease_until < $1) \
-             AND p.webhook_status = 'enabled' \
+             AND p.webhook_status = 'enabled' AND p.breaker_failures < {BREAKER_FAILURES} \
              AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
                  AND o.customer_id = d.customer_id AND o.status = 'pending' AND o.version > d.version) \
              AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
@@ -467,6 +491,67 @@ async fn claim_due<DB: Dialect>(
     .bind(limit)
     .scalars(tx)
     .await?)
+}
+
+/// The probes due (SPEC section 6): for each paused product whose probe time has come
+/// and that has nothing in flight, its pending delivery due first, even if its own retry
+/// is later (the probe is what finds the receiver back; as claimable as any other: the
+/// newest pending version of its pair); the product's next probe is pushed out, the
+/// interval doubling up to its longest. Each probe's id, and whether it is a snapshot.
+async fn claim_probes<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> StoreResult<Vec<(String, bool)>> {
+    let due: Vec<(String, Option<i32>)> = Sql::<DB>::new(format!(
+        "SELECT p.product_id, p.breaker_interval_s FROM products p \
+         WHERE p.breaker_failures >= {BREAKER_FAILURES} AND p.breaker_probe_at <= $1 \
+           AND p.webhook_status = 'enabled' \
+           AND NOT EXISTS (SELECT 1 FROM deliveries l WHERE l.product_id = p.product_id \
+               AND l.status = 'pending' AND l.lease_until >= $1)"
+    ))
+    .bind(DbTime(now))
+    .fetch_all(tx)
+    .await?;
+    let mut probes = Vec::new();
+    for (product, interval) in due {
+        // Live first, by each kind's product-led index.
+        let mut claimed: Vec<(String, Option<String>)> = Vec::new();
+        for kind in ["d.backfill_id IS NULL", "d.backfill_id IS NOT NULL"] {
+            claimed = Sql::<DB>::new(format!(
+                "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
+                 WHERE delivery_id IN ( \
+                   SELECT d.delivery_id FROM deliveries d \
+                   WHERE d.product_id = $3 AND d.status = 'pending' AND {kind} \
+                     AND (d.lease_until IS NULL OR d.lease_until < $1) \
+                     AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
+                         AND o.customer_id = d.customer_id AND o.status = 'pending' \
+                         AND o.version > d.version) \
+                   ORDER BY d.next_attempt LIMIT 1{}) \
+                 RETURNING delivery_id, backfill_id",
+                DB::SKIP_LOCKED_DELIVERIES
+            ))
+            .bind(DbTime(now))
+            .bind(DbTime(lease_until))
+            .bind(product.as_str())
+            .fetch_all(tx)
+            .await?;
+            if !claimed.is_empty() {
+                break;
+            }
+        }
+        let next = (i64::from(interval.unwrap_or(PROBE_FIRST_S as i32)) * 2).min(PROBE_MAX_S);
+        Sql::<DB>::new(
+            "UPDATE products SET breaker_interval_s = $2, breaker_probe_at = $3 WHERE product_id = $1",
+        )
+        .bind(product.as_str())
+        .bind(next as i32)
+        .bind(DbTime(now + chrono::Duration::seconds(next)))
+        .execute(tx)
+        .await?;
+        probes.extend(claimed.into_iter().map(|(id, b)| (id, b.is_some())));
+    }
+    Ok(probes)
 }
 
 /// A claimed snapshot and what it is sent with: the customer as it is now, with the
@@ -552,6 +637,7 @@ async fn claim_snapshots<DB: Dialect>(
             webhook_url: row.webhook_url,
             secrets,
             snapshot: Some(customer),
+            probe: false,
         });
     }
     Ok(out)
@@ -576,50 +662,81 @@ async fn record_successes<DB: Dialect>(
     let mut products: Vec<&str> = delivered.iter().map(|r| r.product_id.as_str()).collect();
     products.sort_unstable();
     products.dedup();
+    // A paused product answered (SPEC section 6): every pending delivery of it is due
+    // now, not at its own next retry.
+    let mut resume = Sql::<DB>::new("UPDATE deliveries SET next_attempt = ");
+    resume
+        .push_bind(DbTime(last))
+        .push(" WHERE status = 'pending' AND next_attempt > ")
+        .push_bind(DbTime(last))
+        .push(&format!(
+            " AND product_id IN (SELECT product_id FROM products \
+             WHERE breaker_failures >= {BREAKER_FAILURES} AND product_id IN ("
+        ))
+        .push_list(products.iter().copied())
+        .push("))");
+    resume.execute(tx).await?;
     // Only products that were failing: a no-op update would still write a row version
     // and queue every delivery of a product on one lock.
     let mut healthy = Sql::<DB>::new(
-        "UPDATE products SET webhook_failing_since = NULL \
-         WHERE webhook_failing_since IS NOT NULL AND product_id IN (",
+        "UPDATE products SET webhook_failing_since = NULL, breaker_failures = 0, \
+         breaker_probe_at = NULL, breaker_interval_s = NULL \
+         WHERE (webhook_failing_since IS NOT NULL OR breaker_failures > 0) AND product_id IN (",
     );
     healthy.push_list(products).push(")");
     healthy.execute(tx).await?;
     Ok(())
 }
 
-/// A failed attempt: the delivery's next try (or its end), and the webhook's health.
+/// A failed attempt: the delivery's next try (or its end), and the webhook's health: one
+/// more consecutive failure, which at the fifth pauses the product (SPEC section 6). A
+/// probe's failure spends nothing: the delivery stays due, its attempt not counted.
 async fn record_failure<DB: Dialect>(tx: &mut Tx<DB>, r: &AttemptRecord) -> StoreResult<()> {
-    let (status, next): (&str, Option<Timestamp>) = match &r.result {
-        AttemptResult::Retry(at) => ("pending", Some(*at)),
-        _ => ("failed", None),
-    };
-    Sql::<DB>::new(
-        "UPDATE deliveries SET status = $2, next_attempt = COALESCE($3, next_attempt), \
-         lease_until = NULL, updated = $4 WHERE delivery_id = $1 AND status = 'pending'",
-    )
-    .bind(r.delivery_id.as_str())
-    .bind(status)
-    .bind(next.map(DbTime))
-    .bind(DbTime(r.at))
-    .execute(tx)
-    .await?;
+    let gone = matches!(r.result, AttemptResult::Gone);
+    if r.probe && !gone {
+        Sql::<DB>::new(
+            "UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated = $2 \
+             WHERE delivery_id = $1 AND status = 'pending'",
+        )
+        .bind(r.delivery_id.as_str())
+        .bind(DbTime(r.at))
+        .execute(tx)
+        .await?;
+    } else {
+        let (status, next): (&str, Option<Timestamp>) = match &r.result {
+            AttemptResult::Retry(at) => ("pending", Some(*at)),
+            _ => ("failed", None),
+        };
+        Sql::<DB>::new(
+            "UPDATE deliveries SET status = $2, next_attempt = COALESCE($3, next_attempt), \
+             lease_until = NULL, updated = $4 WHERE delivery_id = $1 AND status = 'pending'",
+        )
+        .bind(r.delivery_id.as_str())
+        .bind(status)
+        .bind(next.map(DbTime))
+        .bind(DbTime(r.at))
+        .execute(tx)
+        .await?;
+    }
     let product = r.product_id.as_str();
-    if matches!(r.result, AttemptResult::Gone) {
+    if gone {
         return disable_webhook(tx, product, "the receiver answered 410 Gone", r.at).await;
     }
-    Sql::<DB>::new(
-        "UPDATE products SET webhook_failing_since = $2 \
-         WHERE product_id = $1 AND webhook_failing_since IS NULL",
-    )
+    let since: Option<Timestamp> = Sql::<DB>::new(format!(
+        "UPDATE products SET webhook_failing_since = COALESCE(webhook_failing_since, $2), \
+         breaker_failures = breaker_failures + 1, \
+         breaker_probe_at = CASE WHEN breaker_failures + 1 = {BREAKER_FAILURES} THEN $3 \
+           ELSE breaker_probe_at END, \
+         breaker_interval_s = CASE WHEN breaker_failures + 1 = {BREAKER_FAILURES} THEN $4 \
+           ELSE breaker_interval_s END \
+         WHERE product_id = $1 RETURNING webhook_failing_since"
+    ))
     .bind(product)
     .bind(DbTime(r.at))
-    .execute(tx)
+    .bind(DbTime(r.at + chrono::Duration::seconds(PROBE_FIRST_S)))
+    .bind(PROBE_FIRST_S as i32)
+    .scalar(tx)
     .await?;
-    let since: Option<Timestamp> =
-        Sql::<DB>::new("SELECT webhook_failing_since FROM products WHERE product_id = $1")
-            .bind(product)
-            .scalar(tx)
-            .await?;
     if since.is_some_and(|t| t < r.disable_if_failing_since) {
         disable_webhook(tx, product, "failing for 5 days without a success", r.at).await?;
     }
