@@ -424,7 +424,14 @@ await scenario("products-and-deliveries", async ({ page, check }) => {
   await page.getByRole("button", { name: "Activate" }).click();
   await page.waitForURL(/done=activated/);
   expect((await page.locator("tbody").innerText()).includes("two_way"), "activated two-way");
+  // The account's existing customers are being sent (the receiver is down: it stays so).
+  const progress = await page.locator("tbody").innerText();
+  expect(progress.includes("Sending existing customers"), `the backfill's progress: ${progress}`);
+  expect((await page.locator("tbody progress").count()) === 1, "a progress bar");
   await check("products", { phone: true });
+  await page.getByRole("button", { name: "Send all again to Booking app" }).click();
+  await page.waitForURL(/done=resync/);
+  expect((await page.content()).includes("Sending every customer again."), "the resync is acknowledged");
   // A change now goes to the product, whose receiver answers 503.
   const hedy = await api("POST", "/v1/customers", salonKey, { first_name: "Hedy", last_name: "Lamarr", email: "hedy@example.com" });
   await page.getByRole("link", { name: "Booking app" }).click();
