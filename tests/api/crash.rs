@@ -292,9 +292,14 @@ async fn a_backfill_survives_the_death_of_its_server_postgres() {
     let received = receiver.received();
     let mut times: std::collections::HashMap<&str, usize> = Default::default();
     for r in received.iter().filter(|x| x.answered == 200) {
-        *times.entry(r.json["data"]["contact_id"].as_str().unwrap()).or_default() += 1;
+        *times
+            .entry(r.json["data"]["contact_id"].as_str().unwrap())
+            .or_default() += 1;
     }
-    let missing = created.iter().filter(|c| !times.contains_key(c.as_str())).count();
+    let missing = created
+        .iter()
+        .filter(|c| !times.contains_key(c.as_str()))
+        .count();
     assert_eq!(missing, 0, "customers never sent after the kill");
     let twice = times.values().filter(|n| **n > 1).count();
     eprintln!(

@@ -1,7 +1,8 @@
 //! The chaos run behind `scripts/chaos`: two servers on one Postgres; three products
 //! creating, updating, associating and deleting customers concurrently ([`writers`]);
 //! receivers that fail about 30% of deliveries and sometimes hang past the timeout;
-//! servers SIGKILLed and restarted; Postgres stopped once ([`outage`]). Then it checks
+//! servers SIGKILLed and restarted; Postgres stopped once ([`outage`]); a fourth, reading
+//! product activated halfway, whose backfill runs through all of that. Then it checks
 //! what the contract promises ([`verify`]) and prints a one-line verdict.
 //!
 //! Environment: CHAOS_DATABASE_URL, CHAOS_PG_STOP and CHAOS_PG_START (shell commands),
@@ -24,6 +25,12 @@ use verify::Findings;
 const PRODUCTS: [&str; 3] = ["p1", "p2", "p3"];
 /// p3 is activated one-way: it writes, and must receive nothing.
 const ONE_WAY: &str = "p3";
+/// p4 only reads, and is activated halfway through the run (SPEC section 11): its
+/// backfill of the customers written so far runs under the same kills and outage, and
+/// it must end on the same view as the others.
+const LATE: &str = "p4";
+/// Every product that receives: the writers, and the late one.
+const READERS: [&str; 4] = ["p1", "p2", "p3", LATE];
 /// The hub's webhook timeout in this run (seconds).
 const WEBHOOK_TIMEOUT: i64 = 2;
 const ADMIN: &str = "chaos-admin-key-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -115,7 +122,7 @@ async fn set_up(http: &reqwest::Client, base: &str) -> Tenancy {
         products: HashMap::new(),
         receivers: HashMap::new(),
     };
-    for name in PRODUCTS {
+    for name in READERS {
         let receiver = flaky_receiver().await;
         let p = post(
             "/v1/products",
@@ -128,8 +135,10 @@ async fn set_up(http: &reqwest::Client, base: &str) -> Tenancy {
         } else {
             "two_way"
         };
-        let path = format!("{base}/v1/accounts/{}/products/{id}", tenancy.account);
-        call(http.put(path), json!({"sync": sync})).await;
+        if name != LATE {
+            let path = format!("{base}/v1/accounts/{}/products/{id}", tenancy.account);
+            call(http.put(path), json!({"sync": sync})).await;
+        }
         let key = p["api_key"].as_str().unwrap().to_owned();
         tenancy.products.insert(name, (id, key));
         tenancy.receivers.insert(name, receiver);
@@ -168,6 +177,37 @@ async fn havoc(
         }
     }
     (kills, outage)
+}
+
+/// Activates the late product two-way halfway through the run, through whichever server
+/// answers (they are being killed); returns whether it was activated.
+async fn activate_late(
+    http: &reqwest::Client,
+    tenancy: &Tenancy,
+    ports: [u16; 2],
+    at: Instant,
+) -> bool {
+    tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
+    let (id, _) = &tenancy.products[LATE];
+    for attempt in 0..40 {
+        let port = ports[attempt % 2];
+        let url = format!(
+            "{}/v1/accounts/{}/products/{id}",
+            base(port),
+            tenancy.account
+        );
+        let sent = http
+            .put(url)
+            .bearer_auth(ADMIN)
+            .json(&json!({"sync": "two_way"}))
+            .send()
+            .await;
+        if sent.is_ok_and(|r| r.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
 }
 
 /// Waits (at most 120 s) until the hub has nothing pending, twice in a row.
@@ -219,9 +259,11 @@ pub async fn run() -> i32 {
     let tenancy = set_up(&http, &base(ports[0])).await;
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let (ledger, (kills, outage)) = tokio::join!(
+    let halfway = Instant::now() + Duration::from_secs(seconds / 2);
+    let (ledger, (kills, outage), late) = tokio::join!(
         writers::write_until(&http, &tenancy, ports, deadline),
         havoc(&http, &servers, ports, seconds, deadline),
+        activate_late(&http, &tenancy, ports, halfway),
     );
 
     let mut findings = Findings::default();
@@ -237,6 +279,11 @@ pub async fn run() -> i32 {
     }
     if !outage["ok"].as_bool().unwrap_or(false) {
         findings.failures.push(format!("database outage: {outage}"));
+    }
+    if !late {
+        findings
+            .failures
+            .push(format!("the late product {LATE} could not be activated"));
     }
     if kills < 5 {
         findings.failures.push(format!("only {kills} kills"));

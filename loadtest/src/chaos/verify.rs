@@ -3,7 +3,7 @@
 //! its own sent back to it and nothing at all sent to the one-way product.
 
 use super::writers::Ledger;
-use super::{Tenancy, ADMIN, ONE_WAY, PRODUCTS, WEBHOOK_TIMEOUT};
+use super::{Tenancy, ADMIN, ONE_WAY, READERS, WEBHOOK_TIMEOUT};
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -81,14 +81,14 @@ pub(super) async fn receivers_converged(
     // Who caused each version, as the receivers were told: a write whose answer was lost
     // is still known to the other receivers by its `origin`.
     let mut origin_of: HashMap<(String, i64), String> = HashMap::new();
-    for name in PRODUCTS {
+    for name in READERS {
         for r in accepted_by(name) {
             if let Some(origin) = r.origin {
                 origin_of.insert((r.contact_id, r.version), origin);
             }
         }
     }
-    for name in PRODUCTS {
+    for name in READERS {
         let (product_id, _) = &tenancy.products[name];
         let accepted = accepted_by(name);
         findings.delivered += accepted.len();

@@ -206,11 +206,21 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
             .filter(|r| matches!(r.result, AttemptResult::Delivered))
             .collect();
         record_successes(&mut tx, &delivered).await?;
+        // A batch holds many attempts per product: only failures after the product's last
+        // success in it are consecutive failures (the breaker's count, SPEC section 6).
+        let mut last_success: HashMap<&str, Timestamp> = HashMap::new();
+        for r in &delivered {
+            let at = last_success.entry(r.product_id.as_str()).or_insert(r.at);
+            *at = (*at).max(r.at);
+        }
         for r in records
             .iter()
             .filter(|r| !matches!(r.result, AttemptResult::Delivered))
         {
-            record_failure(&mut tx, r).await?;
+            let consecutive = last_success
+                .get(r.product_id.as_str())
+                .is_none_or(|success| r.at > *success);
+            record_failure(&mut tx, r, consecutive).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -690,8 +700,13 @@ async fn record_successes<DB: Dialect>(
 
 /// A failed attempt: the delivery's next try (or its end), and the webhook's health: one
 /// more consecutive failure, which at the fifth pauses the product (SPEC section 6). A
-/// probe's failure spends nothing: the delivery stays due, its attempt not counted.
-async fn record_failure<DB: Dialect>(tx: &mut Tx<DB>, r: &AttemptRecord) -> StoreResult<()> {
+/// probe's failure spends nothing: the delivery stays due, its attempt not counted. A
+/// failure followed by a success (not `consecutive`) changes only its delivery.
+async fn record_failure<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    r: &AttemptRecord,
+    consecutive: bool,
+) -> StoreResult<()> {
     let gone = matches!(r.result, AttemptResult::Gone);
     if r.probe && !gone {
         Sql::<DB>::new(
@@ -721,6 +736,9 @@ async fn record_failure<DB: Dialect>(tx: &mut Tx<DB>, r: &AttemptRecord) -> Stor
     let product = r.product_id.as_str();
     if gone {
         return disable_webhook(tx, product, "the receiver answered 410 Gone", r.at).await;
+    }
+    if !consecutive {
+        return Ok(());
     }
     let since: Option<Timestamp> = Sql::<DB>::new(format!(
         "UPDATE products SET webhook_failing_since = COALESCE(webhook_failing_since, $2), \
