@@ -5,6 +5,9 @@
 ALTER TABLE products ADD COLUMN breaker_failures INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE products ADD COLUMN breaker_probe_at TEXT;
 ALTER TABLE products ADD COLUMN breaker_interval_s INTEGER;
+-- A delivery's attempts that were failed probes: counted in `attempts` (and logged), but
+-- spending none of its retries.
+ALTER TABLE deliveries ADD COLUMN spared INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX products_breaker_open ON products (breaker_probe_at) WHERE breaker_failures >= 5;
 -- A paused product's probe: its live delivery due first, else its snapshot due first. The
 -- predicates name the kind so that no other query (which asks only for status = 'pending')

@@ -256,7 +256,8 @@ impl Dispatcher {
             let sent = self.send(&d, started).await;
             let result = classify(
                 &sent,
-                d.attempts,
+                // The retries this delivery has spent: failed probes spend none.
+                d.attempts - d.spared,
                 &self.config.schedule,
                 time::now(),
                 rand::random::<f64>(),

@@ -126,6 +126,10 @@ prefixed_id!(
     ErasureId, "ERASURE-", "erasure"
 );
 prefixed_id!(
+    /// A backfill of an account's customers to one product (SPEC section 11).
+    BackfillId, "BACKFILL-", "backfill"
+);
+prefixed_id!(
     /// An API key's public id (never the secret).
     KeyId, "KEY-", "key"
 );
@@ -140,6 +144,7 @@ uuid_form!(AccountId);
 uuid_form!(ProductId);
 uuid_form!(EventId);
 uuid_form!(ErasureId);
+uuid_form!(BackfillId);
 
 impl KeyId {
     /// The bootstrap admin key's fixed id (it exists before any generated one).

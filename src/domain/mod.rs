@@ -11,5 +11,6 @@ pub mod time;
 pub mod wire;
 
 pub use ids::{
-    AccountId, CustomerId, DeliveryId, ErasureId, EventId, KeyId, ParseId, PartnerId, ProductId,
+    AccountId, BackfillId, CustomerId, DeliveryId, ErasureId, EventId, KeyId, ParseId, PartnerId,
+    ProductId,
 };

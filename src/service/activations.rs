@@ -4,7 +4,7 @@
 use super::{reachable, Hub};
 use crate::domain::tenancy::{Principal, ADMIN_OR_PARTNER};
 use crate::domain::tenants::{Activation, SyncMode};
-use crate::domain::{time, AccountId, ProductId};
+use crate::domain::{time, AccountId, BackfillId, ProductId};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{text, Fields, FromInput};
 use crate::storage::BackfillView;
@@ -80,9 +80,9 @@ impl Hub {
     }
 
     async fn start_backfill(&self, account: &AccountId, product: &ProductId) -> ApiResult<()> {
-        let id = format!("BACKFILL-{}", uuid::Uuid::now_v7());
+        let id = BackfillId::generate();
         self.store
-            .start_backfill(account, product, &id, time::now())
+            .start_backfill(account, product, id.as_str(), time::now())
             .await?;
         Ok(())
     }
@@ -125,7 +125,8 @@ impl Hub {
         self.activation_view(activation).await
     }
 
-    /// An activation with its newest backfill (settled first).
+    /// An activation with its newest backfill (the dispatchers' backfill stage completes
+    /// backfills as their last snapshots are recorded: reads write nothing).
     async fn activation_view(&self, activation: Activation) -> ApiResult<ActivationView> {
         let mut views = self.with_backfills(vec![activation]).await?;
         views.pop().ok_or_else(|| ApiError::not_found("activation"))
@@ -136,7 +137,6 @@ impl Hub {
         let Some(first) = activations.first() else {
             return Ok(Vec::new());
         };
-        self.store.settle_backfills(time::now()).await?;
         let latest = self.store.latest_backfills(&first.account_id).await?;
         Ok(activations
             .into_iter()

@@ -323,7 +323,7 @@ pub trait BackfillStore: Send + Sync {
     ) -> StoreResult<Option<u64>>;
     /// Completes every running backfill that has queued all and has nothing pending.
     async fn settle_backfills(&self, now: Timestamp) -> StoreResult<u64>;
-    /// The newest backfill of each product of the account (settled first by the caller).
+    /// The newest backfill of each product of the account.
     async fn latest_backfills(&self, account: &AccountId) -> StoreResult<Vec<BackfillView>>;
     /// Backfills running, and snapshots pending.
     async fn backfill_stats(&self) -> StoreResult<(i64, i64)>;

@@ -143,6 +143,8 @@ pub struct ClaimedDelivery {
     pub version: i64,
     /// Attempts so far, this one included.
     pub attempts: i32,
+    /// Of those, failed probes of a paused product: they spend no retry.
+    pub spared: i32,
     pub event_id: String,
     pub event_type: String,
     pub event_created: Timestamp,

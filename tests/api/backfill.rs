@@ -5,7 +5,7 @@
 //! a webhook (head, then the list, then the feed).
 
 use crate::on_both_backends;
-use crate::support::{receiver, Backend, TestApp};
+use crate::support::{loopback_hooks, receiver, Backend, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ on_both_backends!(
     a_product_activated_mid_traffic_ends_on_every_newest_version,
     live_changes_go_before_snapshots_and_resync_sends_all_again,
     deactivating_stops_a_backfill,
+    one_way_to_two_way_backfills_and_backfill_false_opts_out,
     the_head_list_feed_handshake_misses_nothing,
 );
 
@@ -30,21 +31,19 @@ const FIELDS: [&str; 6] = [
 struct Account {
     app: TestApp,
     account: String,
+    writer: String,
     writer_key: String,
     ids: Vec<String>,
 }
 
 async fn account_with(backend: Backend, n: usize) -> Account {
-    let app = TestApp::spawn_with(backend, |config| {
-        config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, loopback_hooks).await;
     let partner = app.create_partner().await;
     let account = app.create_account(&partner).await;
     let writer = app.create_product(Some(&partner)).await;
     let writer_key = writer["api_key"].as_str().unwrap().to_owned();
-    app.activate(&account, writer["product_id"].as_str().unwrap(), "two_way")
-        .await;
+    let writer = writer["product_id"].as_str().unwrap().to_owned();
+    app.activate(&account, &writer, "two_way").await;
     let mut ids = Vec::with_capacity(n);
     for start in (0..n).step_by(500) {
         let customers: Vec<Value> = (start..n.min(start + 500))
@@ -75,6 +74,7 @@ async fn account_with(backend: Backend, n: usize) -> Account {
     Account {
         app,
         account,
+        writer,
         writer_key,
         ids,
     }
@@ -188,6 +188,16 @@ async fn activation(app: &TestApp, account: &str, product: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The product's activation once its backfill completed (within `seconds`).
+async fn completed(a: &Account, product: &str, seconds: u64) -> Value {
+    a.app
+        .wait_for(Duration::from_secs(seconds), || async {
+            let now = activation(&a.app, &a.account, product).await;
+            (now["backfill"]["status"] == json!("completed")).then_some(now)
+        })
+        .await
+}
+
 async fn a_product_activated_mid_traffic_ends_on_every_newest_version(backend: Backend) {
     let a = account_with(backend, 3_000).await;
     let hooks = receiver().await;
@@ -249,13 +259,7 @@ async fn a_product_activated_mid_traffic_ends_on_every_newest_version(backend: B
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(view.len(), 3_100);
-    let done = a
-        .app
-        .wait_for(Duration::from_secs(30), || async {
-            let now = activation(&a.app, &a.account, &product).await;
-            (now["backfill"]["status"] == json!("completed")).then_some(now)
-        })
-        .await;
+    let done = completed(&a, &product, 30).await;
     assert_eq!(
         done["backfill"]["sent"],
         json!(snapshots),
@@ -324,13 +328,7 @@ async fn live_changes_go_before_snapshots_and_resync_sends_all_again(backend: Ba
         again.body["backfill"]["started"],
         running["backfill"]["started"]
     );
-    let first = a
-        .app
-        .wait_for(Duration::from_secs(60), || async {
-            let now = activation(&a.app, &a.account, &product).await;
-            (now["backfill"]["status"] == json!("completed")).then_some(now)
-        })
-        .await;
+    let first = completed(&a, &product, 60).await;
     // The receiver lost its data: a resync sends every customer again.
     hooks.clear();
     let resync = a
@@ -346,13 +344,7 @@ async fn live_changes_go_before_snapshots_and_resync_sends_all_again(backend: Ba
         resync.body["backfill"]["started"],
         first["backfill"]["started"]
     );
-    let done = a
-        .app
-        .wait_for(Duration::from_secs(60), || async {
-            let now = activation(&a.app, &a.account, &product).await;
-            (now["backfill"]["status"] == json!("completed")).then_some(now)
-        })
-        .await;
+    let done = completed(&a, &product, 60).await;
     assert_eq!(done["backfill"]["sent"], json!(3_000));
     let (view, snapshots) = product_view(&hooks.received());
     assert_eq!((view.len(), snapshots), (3_000, 3_000));
@@ -382,6 +374,60 @@ async fn deactivating_stops_a_backfill(backend: Backend) {
     let later = hooks.received().len();
     assert_eq!(settled, later, "no snapshot after the deactivation settled");
     assert!(later < 3_000, "the backfill stopped ({later} sent)");
+}
+
+/// A backfill starts when a product with a webhook becomes two-way, from one-way too, and
+/// not with `backfill: false`; a resync is for the admin, partner or the product itself,
+/// and only for a product with a webhook.
+async fn one_way_to_two_way_backfills_and_backfill_false_opts_out(backend: Backend) {
+    let a = account_with(backend, 300).await;
+    let hooks = receiver().await;
+    let (product, key, _) = new_hooked_product(&a.app, &hooks.url).await;
+    let put = |product: String, body: Value| {
+        let a = &a;
+        async move {
+            let path = format!("/v1/accounts/{}/products/{product}", a.account);
+            a.app
+                .call(
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(&a.app.admin_key),
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let r = put(product.clone(), json!({"sync": "one_way"})).await;
+    r.expect(201);
+    assert_eq!(r.body["backfill"]["status"], json!("none"), "{}", r.body);
+    let r = put(product.clone(), json!({"sync": "two_way"})).await;
+    r.expect(200);
+    assert_eq!(r.body["backfill"]["status"], json!("running"), "{}", r.body);
+    let done = completed(&a, &product, 60).await;
+    assert_eq!(done["backfill"]["sent"], json!(300));
+    assert_eq!(product_view(&hooks.received()).1, 300);
+
+    let quiet = receiver().await;
+    let (other, other_key, _) = new_hooked_product(&a.app, &quiet.url).await;
+    let r = put(other.clone(), json!({"sync": "two_way", "backfill": false})).await;
+    r.expect(201);
+    assert_eq!(r.body["backfill"]["status"], json!("none"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(quiet.received().is_empty(), "opted out: nothing sent");
+
+    let resync = |product: &str| format!("/v1/accounts/{}/products/{product}/resync", a.account);
+    a.app
+        .post(&resync(&product), &key, json!({}))
+        .await
+        .expect(202);
+    a.app
+        .post(&resync(&product), &other_key, json!({}))
+        .await
+        .expect_problem(404, "not_found");
+    a.app
+        .post(&resync(&a.writer), &a.app.admin_key, json!({}))
+        .await
+        .expect_problem(409, "resync_refused");
 }
 
 async fn the_head_list_feed_handshake_misses_nothing(backend: Backend) {

@@ -5,7 +5,7 @@
 //! the newest version of every one of them.
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp};
+use crate::support::{loopback_hooks, Backend, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +17,7 @@ on_both_backends!(a_receiver_back_from_an_outage_converges_within_a_minute);
 const OUTAGE: Duration = Duration::from_secs(180);
 
 async fn a_receiver_back_from_an_outage_converges_within_a_minute(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |config| {
-        config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, loopback_hooks).await;
     let down = Arc::new(AtomicBool::new(false));
     let hooks = {
         let down = down.clone();

@@ -5,8 +5,7 @@
 
 use crate::on_both_backends;
 use crate::privacy::stored_text;
-use crate::support::{receiver, Backend, TestApp, TestDb};
-use customer_list::config::Config;
+use crate::support::{loopback_hooks, receiver, Backend, TestApp, TestDb};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -35,10 +34,6 @@ async fn run(db: &TestDb, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
-fn loopback_hooks(config: &mut Config) {
-    config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
 }
 
 async fn erase(app: &TestApp, key: &str, id: &str, suppress: bool) -> String {

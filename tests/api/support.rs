@@ -580,6 +580,11 @@ impl Hub {
     }
 }
 
+/// Lets webhooks reach test receivers on loopback (`spawn_with(backend, loopback_hooks)`).
+pub fn loopback_hooks(config: &mut Config) {
+    config.webhook_allowed_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+}
+
 /// A webhook receiver whose every body is checked against the document's `webhooks`.
 pub async fn receiver() -> testkit::Receiver {
     testkit::Receiver::builder()

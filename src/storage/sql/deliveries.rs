@@ -27,6 +27,7 @@ struct ClaimRow {
     customer_id: String,
     version: i64,
     attempts: i32,
+    spared: i32,
     event_id: String,
     r#type: String,
     created: Timestamp,
@@ -54,6 +55,7 @@ impl ClaimRow {
             customer_id: CustomerId::from_string(self.customer_id),
             version: self.version,
             attempts: self.attempts,
+            spared: self.spared,
             event_id: self.event_id,
             event_type: self.r#type,
             event_created: self.created,
@@ -159,7 +161,7 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         let mut deliveries = Vec::with_capacity(claimed.len());
         if !live.is_empty() {
             let mut details = Sql::<DB>::new(
-                "SELECT d.delivery_id, d.product_id, d.customer_id, d.version, d.attempts, \
+                "SELECT d.delivery_id, d.product_id, d.customer_id, d.version, d.attempts, d.spared, \
                  e.event_id, e.type, e.created, e.data, e.vendor_ids, p.webhook_url, \
                  p.webhook_secret, p.previous_webhook_secret, p.previous_secret_expires \
                  FROM deliveries d JOIN events e ON e.seq = d.event_seq \
@@ -573,6 +575,7 @@ struct SnapshotRow {
     claimed_id: String,
     claimed_product: String,
     claimed_attempts: i32,
+    claimed_spared: i32,
     webhook_url: Option<String>,
     webhook_secret: String,
     previous_webhook_secret: Option<String>,
@@ -591,7 +594,7 @@ async fn claim_snapshots<DB: Dialect>(
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let mut read = Sql::<DB>::new(format!(
         "SELECT {CUSTOMER_COLUMNS}, d.delivery_id AS claimed_id, d.product_id AS claimed_product, \
-         d.attempts AS claimed_attempts, p.webhook_url, p.webhook_secret, \
+         d.attempts AS claimed_attempts, d.spared AS claimed_spared, p.webhook_url, p.webhook_secret, \
          p.previous_webhook_secret, p.previous_secret_expires \
          FROM deliveries d JOIN customers c ON c.customer_id = d.customer_id \
          LEFT JOIN associations a ON a.customer_id = c.customer_id AND a.product_id = d.product_id \
@@ -640,6 +643,7 @@ async fn claim_snapshots<DB: Dialect>(
             customer_id: customer.customer.customer_id.clone(),
             version: customer.customer.version,
             attempts: row.claimed_attempts,
+            spared: row.claimed_spared,
             event_type: CUSTOMER_SNAPSHOT.to_owned(),
             event_created: now,
             data: serde_json::Value::Null,
@@ -700,7 +704,8 @@ async fn record_successes<DB: Dialect>(
 
 /// A failed attempt: the delivery's next try (or its end), and the webhook's health: one
 /// more consecutive failure, which at the fifth pauses the product (SPEC section 6). A
-/// probe's failure spends nothing: the delivery stays due, its attempt not counted. A
+/// probe's failure spends nothing: the delivery stays due, its attempt logged but spared
+/// from its retries. A
 /// failure followed by a success (not `consecutive`) changes only its delivery.
 async fn record_failure<DB: Dialect>(
     tx: &mut Tx<DB>,
@@ -710,7 +715,7 @@ async fn record_failure<DB: Dialect>(
     let gone = matches!(r.result, AttemptResult::Gone);
     if r.probe && !gone {
         Sql::<DB>::new(
-            "UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated = $2 \
+            "UPDATE deliveries SET spared = spared + 1, lease_until = NULL, updated = $2 \
              WHERE delivery_id = $1 AND status = 'pending'",
         )
         .bind(r.delivery_id.as_str())
