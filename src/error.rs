@@ -68,6 +68,23 @@ impl ApiError {
         self
     }
 
+    /// The (field, message) pairs of a `validation_failed` problem, in order (the
+    /// console shows them next to its fields).
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.extensions
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some((
+                    e["field"].as_str()?.to_owned(),
+                    e["message"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         let detail = format!("invalid fields: {}", fields.join(", "));

@@ -347,17 +347,7 @@ pub async fn update(
             StatusCode::CONFLICT,
         ),
         Err(err) if err.status.is_client_error() && err.extensions.contains_key("errors") => {
-            let errors: HashMap<String, String> = err.extensions["errors"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|e| {
-                    Some((
-                        e["field"].as_str()?.to_owned(),
-                        e["message"].as_str()?.to_owned(),
-                    ))
-                })
-                .collect();
+            let errors: HashMap<String, String> = err.field_errors().into_iter().collect();
             page(
                 &session,
                 &facts,

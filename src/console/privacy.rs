@@ -234,10 +234,7 @@ async fn privacy_page(
         Ok(accounts) => accounts,
         Err(err) => return err.into_response(),
     };
-    let account_id = match who {
-        Principal::Account(own) => own.to_string(),
-        _ => params.get("account_id").cloned().unwrap_or_default(),
-    };
+    let account_id = chosen_account(who, params.get("account_id"));
     let Some(account) = AccountId::parse(&account_id) else {
         return refusal(ApiError::not_found("account"));
     };
@@ -327,10 +324,7 @@ pub async fn lift(
         .get("value")
         .map(|v| v.trim().to_owned())
         .unwrap_or_default();
-    let account_id = match &session.key.principal {
-        Principal::Account(own) => own.to_string(),
-        _ => form.get("account_id").cloned().unwrap_or_default(),
-    };
+    let account_id = chosen_account(&session.key.principal, form.get("account_id"));
     let Some(account) = AccountId::parse(&account_id) else {
         return refusal(ApiError::not_found("account"));
     };
@@ -366,11 +360,16 @@ pub async fn lift(
 
 /// The message of a `400` naming one field, for words next to the form's field.
 fn field_message(err: &ApiError) -> String {
-    err.extensions
-        .get("errors")
-        .and_then(|e| e.get(0))
-        .and_then(|e| e.get("message"))
-        .and_then(serde_json::Value::as_str)
-        .map(|m| format!("{m}."))
-        .unwrap_or_else(|| err.detail.clone())
+    match err.field_errors().into_iter().next() {
+        Some((_, message)) => format!("{message}."),
+        None => err.detail.clone(),
+    }
+}
+
+/// The account a privacy page or form is about: an account key's own, else the one asked.
+fn chosen_account(principal: &Principal, asked: Option<&String>) -> String {
+    match principal {
+        Principal::Account(own) => own.to_string(),
+        _ => asked.cloned().unwrap_or_default(),
+    }
 }

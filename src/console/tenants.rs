@@ -249,18 +249,9 @@ pub async fn create(
         Err(err) if err.status.is_client_error() => {
             // Name the bad fields in words.
             let fields: Vec<String> = err
-                .extensions
-                .get("errors")
-                .and_then(Value::as_array)
+                .field_errors()
                 .into_iter()
-                .flatten()
-                .filter_map(|e| {
-                    Some(format!(
-                        "{}: {}",
-                        e["field"].as_str()?,
-                        e["message"].as_str()?
-                    ))
-                })
+                .map(|(field, message)| format!("{field}: {message}"))
                 .collect();
             let detail = if fields.is_empty() {
                 err.detail.clone()
