@@ -392,7 +392,14 @@ impl Dispatcher {
                 held = self.take_permits(&permits) => held,
             };
             let wanted = held.len();
-            let snapshot_room = snapshot_permits.available_permits().min(wanted);
+            // Snapshots in batches, once half their permits are free: claiming one for
+            // each that finished cost a claim transaction per snapshot.
+            let free = snapshot_permits.available_permits();
+            let snapshot_room = if free * 2 >= self.config.snapshot_concurrency {
+                free.min(wanted)
+            } else {
+                0
+            };
             let claimed = match self.claim(wanted as i64, snapshot_room as i64).await {
                 Ok(claimed) => claimed,
                 Err(err) => {

@@ -75,6 +75,10 @@ pub trait Dialect: Database {
     /// server holds: the holder's transaction is its lease, released if it dies.
     const SKIP_LOCKED_JOB: &'static str;
 
+    /// Closes a correlated `EXISTS` subquery that must run as an index probe per outer
+    /// row (`… OFFSET 0)` on Postgres): see each backend.
+    const PER_ROW: &'static str;
+
     /// The feed position of now, as `(txid, seq)`: see each backend.
     const FEED_HEAD: &'static str;
 

@@ -62,6 +62,9 @@ impl Dialect for Sqlite {
     /// One writer at a time: the write transaction is the lock.
     const SKIP_LOCKED_JOB: &'static str = "";
 
+    /// SQLite runs a correlated `EXISTS` per row already (and allows no bare `OFFSET`).
+    const PER_ROW: &'static str = ")";
+
     /// Writers are serialized, so seq order is commit order: every event is visible.
     const FEED_VISIBLE: &'static str = "";
 

@@ -116,6 +116,7 @@ on_both_backends!(
     slow_receivers_are_cut_at_the_timeout,
     deliveries_arrive_in_version_order_with_coalescing,
     private_addresses_are_refused_unless_allowed,
+    a_new_webhook_address_is_not_paused_by_the_old_ones_failures,
     the_feed_pages_the_products_events,
     rotated_secrets_sign_with_both,
     the_dispatcher_step_claims_sends_and_records,
@@ -453,6 +454,54 @@ async fn deliveries_arrive_in_version_order_with_coalescing(backend: Backend) {
         )
         .await;
     assert!(!superseded.body["deliveries"].as_array().unwrap().is_empty());
+}
+
+async fn a_new_webhook_address_is_not_paused_by_the_old_ones_failures(backend: Backend) {
+    let hub = fanout(backend).await;
+    let b = hub.p("b");
+    b.receiver
+        .script(std::iter::repeat_n(Answer::Status(503), 200));
+    for i in 0..5 {
+        hub.create("a", json!({"first_name": format!("Down{i}")}))
+            .await;
+    }
+    // Five consecutive failures: paused, waiting for a probe (5 s at first).
+    let health = || async {
+        let p = hub.app.get(&format!("/v1/products/{}", b.id), &b.key).await;
+        p.body["webhook_health"].clone()
+    };
+    hub.app
+        .wait_for(WAIT, || async {
+            (health().await == json!("failing")).then_some(())
+        })
+        .await;
+    let fresh = Receiver::start().await;
+    hub.app
+        .patch(
+            &format!("/v1/products/{}", b.id),
+            &hub.app.admin_key,
+            json!({"webhook_url": fresh.url}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        health().await,
+        json!("healthy"),
+        "a new address starts unpaused"
+    );
+    let started = Instant::now();
+    hub.create("a", json!({"first_name": "Up"})).await;
+    fresh
+        .wait_until(WAIT, |r| {
+            r.iter()
+                .any(|x| x.json["data"]["first_name"] == json!("Up"))
+        })
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "sent at once, not at the next probe: {:?}",
+        started.elapsed()
+    );
 }
 
 async fn private_addresses_are_refused_unless_allowed(backend: Backend) {

@@ -2,16 +2,15 @@
 //! then saturation (deliveries/s, machine CPU per delivery) against the hub's own webhook
 //! client posting the same signed bodies straight.
 
-use super::load::{creator, run_n};
+use super::load::{creator, run_n, steady_creates};
 use super::report::Report;
-use super::tenants::{customer, tenant};
+use super::tenants::tenant;
 use super::{sink, Sizes};
 use crate::measure::{machine_cpu_seconds, peak_rss_mb, percentile, reset_peak_rss, sorted};
 use customer_list::delivery::client::{AddressGuard, WebhookClient};
-use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testkit::Receiver;
 
@@ -41,62 +40,15 @@ pub(super) async fn fan_out(
     reset_peak_rss(server.pid());
 
     // (a) a steady 200 creates/s: time from each 201 to its receipt at each receiver.
-    let acked: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
     let total = 200 * sizes.steady_secs as usize;
-    let mut tick = tokio::time::interval(Duration::from_millis(5));
-    let mut tasks = Vec::new();
-    for i in 0..total {
-        tick.tick().await;
-        let (client, base, key, account, acked) = (
-            http.clone(),
-            server.base.clone(),
-            t.writer_key.clone(),
-            t.account.clone(),
-            acked.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(format!("{base}/v1/customers"))
-                .bearer_auth(&key)
-                .json(&customer(&account, "steady", i))
-                .send()
-                .await;
-            let at = Instant::now();
-            let Ok(r) = r else { return false };
-            if r.status() != 201 {
-                return false;
-            }
-            let Ok(body) = r.json::<Value>().await else {
-                return false;
-            };
-            acked.lock().unwrap().insert(
-                body["customer_id"].as_str().unwrap_or_default().to_owned(),
-                at,
-            );
-            true
-        }));
-    }
-    let mut refused = 0;
-    for task in tasks {
-        if !task.await.unwrap() {
-            refused += 1;
-        }
-    }
+    let (acked, refused) = steady_creates(http, &server.base, &t, "steady", 200, total, None).await;
     let accepted = total - refused;
     if refused > 0 {
         eprintln!("bench: {refused} of {total} steady creates were refused");
     }
     wait_for_receipts(&sinks, accepted * 3, Duration::from_secs(60)).await;
-    let acked = acked.lock().unwrap().clone();
-    let mut latencies = Vec::new();
-    for sink in &sinks {
-        for receipt in sink.receipts() {
-            if let Some(sent) = acked.get(&receipt.contact_id) {
-                latencies.push(receipt.at.saturating_duration_since(*sent).as_secs_f64() * 1000.0);
-            }
-        }
-    }
-    let lat = sorted(latencies);
+    let latencies = receipt_latencies(&sinks, &acked, None);
+    let lat = latencies;
     let steady_rss = peak_rss_mb(server.pid());
     report.add(
         "4a. fan-out latency at 200 creates/s (600 deliveries/s)",
@@ -134,8 +86,8 @@ pub(super) async fn fan_out(
     );
     server.kill().await;
 
-    // Baseline: the hub's own webhook client posting the same signed bodies straight to
-    // the same receivers, 64 at a time (the dispatcher's concurrency).
+    // Baseline: the same signed bodies posted straight to the same receivers, 64 at a
+    // time (the dispatcher's concurrency).
     let bodies: Vec<(String, testkit::Received)> = sinks
         .iter()
         .flat_map(|sink| {
@@ -149,40 +101,7 @@ pub(super) async fn fan_out(
         sink.keep_requests(false);
         sink.clear();
     }
-    let client = Arc::new(
-        WebhookClient::new(
-            Duration::from_secs(15),
-            AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
-        )
-        .unwrap(),
-    );
-    let bodies = Arc::new(bodies);
-    let n = bodies.len();
-    let cpu0 = machine_cpu_seconds();
-    let started = Instant::now();
-    let (_, base_failed) = run_n(64, n, move |i| {
-        let (client, bodies) = (client.clone(), bodies.clone());
-        async move {
-            let (url, received) = &bodies[i];
-            let (headers, body) = (&received.headers, &received.body);
-            let mut send = reqwest::header::HeaderMap::new();
-            for name in [
-                "content-type",
-                "webhook-id",
-                "webhook-timestamp",
-                "webhook-signature",
-            ] {
-                if let Some(v) = headers.get(name) {
-                    send.insert(name, v.clone());
-                }
-            }
-            matches!(client.post(url, send, body.to_vec()).await, Ok(a) if a.status == 200)
-        }
-    })
-    .await;
-    let base_secs = started.elapsed().as_secs_f64();
-    let base_cpu = machine_cpu_seconds() - cpu0;
-    let base_rate = (n - base_failed) as f64 / base_secs;
+    let (base_rate, base_cpu_ms) = post_straight(bodies, 64).await;
     report.add(
         "4b. fan-out saturation",
         &format!("deliveries/s ({} creates, {refused} refused)", sizes.burst),
@@ -197,13 +116,13 @@ pub(super) async fn fan_out(
         "machine CPU per delivery",
         "ms",
         cpu * 1000.0 / deliveries as f64,
-        Some(base_cpu * 1000.0 / n as f64),
+        Some(base_cpu_ms),
         "≤ 10 × baseline",
         burst_rss,
     );
 }
 
-async fn wait_for_receipts(sinks: &[Receiver], want: usize, limit: Duration) {
+pub(super) async fn wait_for_receipts(sinks: &[Receiver], want: usize, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
         let got: usize = sinks.iter().map(Receiver::receipt_count).sum();
@@ -225,4 +144,68 @@ fn receipt_span(sinks: &[Receiver]) -> (Instant, Instant) {
         .flat_map(|s| s.receipts().into_iter().map(|r| r.at))
         .collect();
     (*all.iter().min().unwrap(), *all.iter().max().unwrap())
+}
+
+/// The baseline of a delivery: the hub's own webhook client posting `bodies` (each to its
+/// receiver's URL, with the signed headers the hub sent) straight, `concurrency` at a
+/// time. Returns the requests/s and the machine CPU per request in ms.
+pub(super) async fn post_straight(
+    bodies: Vec<(String, testkit::Received)>,
+    concurrency: usize,
+) -> (f64, f64) {
+    let client = Arc::new(
+        WebhookClient::new(
+            Duration::from_secs(15),
+            AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        )
+        .unwrap(),
+    );
+    let n = bodies.len();
+    let bodies = Arc::new(bodies);
+    let cpu0 = machine_cpu_seconds();
+    let started = Instant::now();
+    let (_, failed) = run_n(concurrency, n, move |i| {
+        let (client, bodies) = (client.clone(), bodies.clone());
+        async move {
+            let (url, received) = &bodies[i];
+            let (headers, body) = (&received.headers, &received.body);
+            let mut send = reqwest::header::HeaderMap::new();
+            for name in [
+                "content-type",
+                "webhook-id",
+                "webhook-timestamp",
+                "webhook-signature",
+            ] {
+                if let Some(v) = headers.get(name) {
+                    send.insert(name, v.clone());
+                }
+            }
+            matches!(client.post(url, send, body.to_vec()).await, Ok(a) if a.status == 200)
+        }
+    })
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = machine_cpu_seconds() - cpu0;
+    ((n - failed) as f64 / secs, cpu * 1000.0 / n.max(1) as f64)
+}
+
+/// Milliseconds from each create's `201` (`acked`, by customer id) to its receipt at each
+/// receiver (of events of `kind` only, when given), sorted.
+pub(super) fn receipt_latencies(
+    sinks: &[Receiver],
+    acked: &HashMap<String, Instant>,
+    kind: Option<&str>,
+) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    for sink in sinks {
+        for receipt in sink.receipts() {
+            if kind.is_some_and(|k| receipt.kind != k) {
+                continue;
+            }
+            if let Some(sent) = acked.get(&receipt.contact_id) {
+                latencies.push(receipt.at.saturating_duration_since(*sent).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    sorted(latencies)
 }

@@ -2,8 +2,10 @@
 //! on a number of concurrent tasks, timing each.
 
 use super::tenants::{customer, Tenant};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// An operation creating customer `i` (emails tagged `tag`) as the tenant's writer:
@@ -92,4 +94,55 @@ where
         eprintln!("bench: {failed} of {n} requests failed");
     }
     (lat, failed)
+}
+
+/// Creates customers as the tenant's writer at a steady `per_second`, `n` of them or until
+/// `stop` is set; returns when each created customer's `201` arrived (by customer id) and
+/// how many creates were refused.
+pub(super) async fn steady_creates(
+    http: &reqwest::Client,
+    base: &str,
+    t: &Tenant,
+    tag: &'static str,
+    per_second: u32,
+    n: usize,
+    stop: Option<Arc<AtomicBool>>,
+) -> (HashMap<String, Instant>, usize) {
+    let acked: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        tick.tick().await;
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
+        let request = http
+            .post(format!("{base}/v1/customers"))
+            .bearer_auth(&t.writer_key)
+            .json(&customer(&t.account, tag, i));
+        let acked = acked.clone();
+        tasks.push(tokio::spawn(async move {
+            let Ok(r) = request.send().await else {
+                return false;
+            };
+            let at = Instant::now();
+            if r.status() != 201 {
+                return false;
+            }
+            let Ok(body) = r.json::<Value>().await else {
+                return false;
+            };
+            let id = body["customer_id"].as_str().unwrap_or_default().to_owned();
+            acked.lock().unwrap().insert(id, at);
+            true
+        }));
+    }
+    let mut refused = 0;
+    for task in tasks {
+        if !task.await.unwrap() {
+            refused += 1;
+        }
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    (acked, refused)
 }

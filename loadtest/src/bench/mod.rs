@@ -9,12 +9,16 @@
 //! 4. fan-out latency at a steady rate, and saturation (deliveries/s, machine CPU per
 //!    delivery) vs the same HTTP client posting the same signed bodies straight
 //!    ([`fan_out`]);
-//! 5. the server's peak resident memory in each.
+//! 5. catching up: a backfill of the big account to one product (snapshots/s, machine CPU
+//!    per snapshot vs the same bodies posted straight; live-delivery p99 to that product
+//!    during the backfill vs without) ([`backfill`]);
+//! 6. the server's peak resident memory in each.
 //!
 //! Environment (set by `scripts/bench`): BENCH_BIN (release customer-list binary),
 //! BENCH_DATABASE_URL (an empty Postgres database), BENCH_PGBENCH (pgbench path),
 //! BENCH_MODE (`quick` or `full`), BENCH_OUT (the JSON file to write).
 
+mod backfill;
 mod bulk;
 mod creates;
 mod fan_out;
@@ -117,6 +121,7 @@ pub async fn run() {
     let big = bulk::bulk_import(&mut report, &sizes, &pool, &http, &urls).await;
     list::list_and_search(&mut report, &sizes, &pool, &http, &big).await;
     fan_out::fan_out(&mut report, &sizes, &pool, &http).await;
+    backfill::backfill(&mut report, &pool, &http, &big).await;
 
     let table = report.markdown();
     println!("{table}");

@@ -16,7 +16,7 @@ pub(super) struct Tenant {
     pub(super) receivers: Vec<String>,
 }
 
-async fn api(
+pub(super) async fn api(
     http: &reqwest::Client,
     base: &str,
     method: &str,
@@ -27,9 +27,12 @@ async fn api(
     let url = format!("{base}{path}");
     let req = match method {
         "PUT" => http.put(url),
+        "DELETE" => http.delete(url),
+        "GET" => http.get(url),
         _ => http.post(url),
     };
-    let resp = req.bearer_auth(key).json(&body).send().await.unwrap();
+    let req = if body.is_null() { req } else { req.json(&body) };
+    let resp = req.bearer_auth(key).send().await.unwrap();
     let status = resp.status();
     let value: Value = resp.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{method} {path}: {status} {value}");
@@ -89,7 +92,9 @@ pub(super) async fn tenant(
                 "PUT",
                 &format!("/v1/accounts/{account}/products/{id}"),
                 ADMIN_KEY,
-                json!({"sync": sync}),
+                // A new account has nothing to catch up on: no backfill waits, unsent,
+                // behind the servers run without a dispatcher for a later one to send.
+                json!({"sync": sync, "backfill": false}),
             )
             .await;
             (id, p["api_key"].as_str().unwrap().to_owned())
@@ -119,8 +124,13 @@ pub(super) fn phone(n: usize) -> String {
 }
 
 pub(super) fn customer(account: &str, tag: &str, n: usize) -> Value {
-    // The burst writes to the account of the steady run: other phone numbers.
-    let n = if tag == "burst" { n + 500_000 } else { n };
+    // Writes to an account that holds others' customers take other phone numbers.
+    let n = n + match tag {
+        "burst" => 500_000,
+        "during-backfill" => 600_000,
+        "after-backfill" => 700_000,
+        _ => 0,
+    };
     json!({
         "account_id": account,
         "first_name": format!("First{}", n % 997),

@@ -195,14 +195,16 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
                      AND o.created >= ",
                 )
                 .push_bind(DbTime(job.started))
+                .push(DB::PER_ROW)
                 .push(
-                    ") AND NOT EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.customer_id \
+                    " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.customer_id \
                      AND e.version = c.version AND e.origin_product_id = ",
                 )
                 .push_bind(product)
                 .push(" AND e.created >= ")
                 .push_bind(DbTime(job.started))
-                .push(") AND c.customer_id IN (")
+                .push(DB::PER_ROW)
+                .push(" AND c.customer_id IN (")
                 .push_list(customers.iter().map(|(id, _)| id.as_str()))
                 .push(") ON CONFLICT DO NOTHING");
             queued = insert.execute(&mut tx).await?;
@@ -232,12 +234,13 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
     }
 
     async fn settle_backfills(&self, now: Timestamp) -> StoreResult<u64> {
-        Ok(Sql::<DB>::new(
+        Ok(Sql::<DB>::new(format!(
             "UPDATE backfills SET status = 'completed', completed = $1 \
              WHERE status = 'running' AND all_queued = $2 \
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.backfill_id = backfills.backfill_id \
-                   AND d.status = 'pending')",
-        )
+                   AND d.status = 'pending'{}",
+            DB::PER_ROW
+        ))
         .bind(DbTime(now))
         .bind(true)
         .execute(&mut *self.write().await?)

@@ -229,17 +229,22 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
-        // Each kind by its own index; a paused product's deliveries wait for its probe.
+        // Each kind by its own index, in due order, to the first that is not a paused
+        // product's (those wait for its probe): a MIN() over the filter read every
+        // pending row (4.5 ms at 2,000 pending snapshots).
         let running = format!(
             "NOT EXISTS (SELECT 1 FROM products p WHERE p.product_id = d.product_id \
-             AND p.breaker_failures >= {BREAKER_FAILURES})"
+             AND p.breaker_failures >= {BREAKER_FAILURES}{}",
+            DB::PER_ROW
         );
         let (live, snapshot, probe): (Option<Timestamp>, Option<Timestamp>, Option<Timestamp>) =
             Sql::<DB>::new(format!(
-                "SELECT (SELECT MIN(d.next_attempt) FROM deliveries d \
-                         WHERE d.status = 'pending' AND d.backfill_id IS NULL AND {running}), \
-                        (SELECT MIN(d.next_attempt) FROM deliveries d \
-                         WHERE d.status = 'pending' AND d.backfill_id IS NOT NULL AND {running}), \
+                "SELECT (SELECT d.next_attempt FROM deliveries d \
+                         WHERE d.status = 'pending' AND d.backfill_id IS NULL AND {running} \
+                         ORDER BY d.next_attempt LIMIT 1), \
+                        (SELECT d.next_attempt FROM deliveries d \
+                         WHERE d.status = 'pending' AND d.backfill_id IS NOT NULL AND {running} \
+                         ORDER BY d.next_attempt LIMIT 1), \
                         (SELECT MIN(breaker_probe_at) FROM products \
                          WHERE breaker_failures >= {BREAKER_FAILURES})"
             ))
@@ -490,13 +495,14 @@ async fn claim_due<DB: Dialect>(
              AND (d.lease_until IS NULL OR d.lease_until < $1) \
              AND p.webhook_status = 'enabled' AND p.breaker_failures < {BREAKER_FAILURES} \
              AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
-                 AND o.customer_id = d.customer_id AND o.status = 'pending' AND o.version > d.version) \
+                 AND o.customer_id = d.customer_id AND o.status = 'pending' AND o.version > d.version{per_row} \
              AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
                  AND o.customer_id = d.customer_id AND o.status = 'pending' \
-                 AND o.lease_until >= $1 AND o.delivery_id <> d.delivery_id) \
-           ORDER BY d.next_attempt LIMIT $3{}) \
+                 AND o.lease_until >= $1 AND o.delivery_id <> d.delivery_id{per_row} \
+           ORDER BY d.next_attempt LIMIT $3{skip_locked}) \
          RETURNING delivery_id",
-        DB::SKIP_LOCKED_DELIVERIES
+        per_row = DB::PER_ROW,
+        skip_locked = DB::SKIP_LOCKED_DELIVERIES
     ))
     .bind(DbTime(now))
     .bind(DbTime(lease_until))
@@ -520,7 +526,8 @@ async fn claim_probes<DB: Dialect>(
          WHERE p.breaker_failures >= {BREAKER_FAILURES} AND p.breaker_probe_at <= $1 \
            AND p.webhook_status = 'enabled' \
            AND NOT EXISTS (SELECT 1 FROM deliveries l WHERE l.product_id = p.product_id \
-               AND l.status = 'pending' AND l.lease_until >= $1)"
+               AND l.status = 'pending' AND l.lease_until >= $1{}",
+        DB::PER_ROW
     ))
     .bind(DbTime(now))
     .fetch_all(tx)
@@ -538,10 +545,11 @@ async fn claim_probes<DB: Dialect>(
                      AND (d.lease_until IS NULL OR d.lease_until < $1) \
                      AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
                          AND o.customer_id = d.customer_id AND o.status = 'pending' \
-                         AND o.version > d.version) \
-                   ORDER BY d.next_attempt LIMIT 1{}) \
+                         AND o.version > d.version{per_row} \
+                   ORDER BY d.next_attempt LIMIT 1{skip_locked}) \
                  RETURNING delivery_id, backfill_id",
-                DB::SKIP_LOCKED_DELIVERIES
+                per_row = DB::PER_ROW,
+                skip_locked = DB::SKIP_LOCKED_DELIVERIES
             ))
             .bind(DbTime(now))
             .bind(DbTime(lease_until))
@@ -606,11 +614,15 @@ async fn claim_snapshots<DB: Dialect>(
         "SELECT d.delivery_id FROM deliveries d JOIN customers c ON c.customer_id = d.customer_id \
          WHERE d.delivery_id IN (",
     );
-    stale.push_list(claimed.iter().map(String::as_str)).push(
-        ") AND (c.status <> 'live' OR EXISTS (SELECT 1 FROM deliveries o \
+    stale
+        .push_list(claimed.iter().map(String::as_str))
+        .push(
+            ") AND (c.status <> 'live' OR EXISTS (SELECT 1 FROM deliveries o \
            WHERE o.product_id = d.product_id AND o.customer_id = d.customer_id \
-           AND o.status = 'pending' AND o.delivery_id <> d.delivery_id AND o.version > d.version))",
-    );
+           AND o.status = 'pending' AND o.delivery_id <> d.delivery_id AND o.version > d.version",
+        )
+        .push(DB::PER_ROW)
+        .push(")");
     let stale: Vec<String> = stale.scalars(tx).await?;
     if !stale.is_empty() {
         let mut drop = Sql::<DB>::new(
@@ -677,19 +689,25 @@ async fn record_successes<DB: Dialect>(
     products.sort_unstable();
     products.dedup();
     // A paused product answered (SPEC section 6): every pending delivery of it is due
-    // now, not at its own next retry.
-    let mut resume = Sql::<DB>::new("UPDATE deliveries SET next_attempt = ");
-    resume
-        .push_bind(DbTime(last))
-        .push(" WHERE status = 'pending' AND next_attempt > ")
-        .push_bind(DbTime(last))
-        .push(&format!(
-            " AND product_id IN (SELECT product_id FROM products \
-             WHERE breaker_failures >= {BREAKER_FAILURES} AND product_id IN ("
-        ))
-        .push_list(products.iter().copied())
-        .push("))");
-    resume.execute(tx).await?;
+    // now, not at its own next retry. Found first by the products' keys: an update
+    // filtered by a subquery read the due index of every product.
+    let mut paused = Sql::<DB>::new(format!(
+        "SELECT product_id FROM products WHERE breaker_failures >= {BREAKER_FAILURES} \
+         AND product_id IN ("
+    ));
+    paused.push_list(products.iter().copied()).push(")");
+    let paused: Vec<String> = paused.scalars(&mut *tx).await?;
+    if !paused.is_empty() {
+        let mut resume = Sql::<DB>::new("UPDATE deliveries SET next_attempt = ");
+        resume
+            .push_bind(DbTime(last))
+            .push(" WHERE status = 'pending' AND next_attempt > ")
+            .push_bind(DbTime(last))
+            .push(" AND product_id IN (")
+            .push_list(paused.iter().map(String::as_str))
+            .push(")");
+        resume.execute(tx).await?;
+    }
     // Only products that were failing: a no-op update would still write a row version
     // and queue every delivery of a product on one lock.
     let mut healthy = Sql::<DB>::new(

@@ -178,8 +178,15 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
     }
 
     async fn update_product(&self, product: &Product) -> StoreResult<()> {
+        // A new webhook address is a new receiver: the breaker's count of the old one's
+        // failures does not pause it (SPEC section 6), as a gateway re-activates an
+        // endpoint on update.
         Sql::<DB>::new(
-            "UPDATE products SET name = $2, webhook_url = $3, updated = $4 WHERE product_id = $1",
+            "UPDATE products SET name = $2, webhook_url = $3, updated = $4, \
+             breaker_failures = CASE WHEN webhook_url IS DISTINCT FROM $3 THEN 0 ELSE breaker_failures END, \
+             breaker_probe_at = CASE WHEN webhook_url IS DISTINCT FROM $3 THEN NULL ELSE breaker_probe_at END, \
+             breaker_interval_s = CASE WHEN webhook_url IS DISTINCT FROM $3 THEN NULL ELSE breaker_interval_s END \
+             WHERE product_id = $1",
         )
         .bind(product.product_id.as_str())
         .bind(product.name.as_str())
