@@ -1,9 +1,11 @@
 //! The `customer-list` command: `serve` (default), `migrate`, and `admin` for the
 //! section 7 actions from a shell. Admin actions run as the admin principal straight
 //! against the database, through the same use cases and input parsers as the API;
-//! `erasures` and `reapply-erasures` put erasures back after a restore from a backup.
+//! `erasures` and `reapply-erasures` put erasures back after a restore from a backup;
+//! `export` writes an account's list as CSV.
 
 mod erasures;
+mod transfer;
 
 use crate::config::{init_logging, Config};
 use crate::domain::tenancy::Principal;
@@ -60,6 +62,14 @@ pub enum Command {
         /// restore) or a file of `customer-list erasures` lines (`-` for stdin).
         #[arg(long)]
         from: String,
+    },
+    /// Write an account's customers as CSV to standard output (the list's filters and
+    /// sort; a progress bar on a terminal; a summary on standard error).
+    Export {
+        #[arg(long, value_parser = id_arg::<AccountId>)]
+        account: AccountId,
+        #[command(flatten)]
+        filters: transfer::ListFilters,
     },
     /// Manage partners, accounts, products, activations and keys (prints JSON).
     Admin {
@@ -206,6 +216,17 @@ impl Cli {
                 let summary = erasures::reapply(&hub, since, &from).await;
                 store.close().await;
                 println!("{}", summary?);
+                Ok(())
+            }
+            Command::Export { account, filters } => {
+                let store = storage::connect(&self.config.database_url).await?;
+                store.migrate().await?;
+                let hub = Hub::new(store.clone());
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let result = transfer::export(&hub, &account, &filters, &mut out).await;
+                drop(out);
+                store.close().await;
+                eprintln!("{}", result.map_err(describe)?);
                 Ok(())
             }
             Command::Admin { action } => {

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod cursor;
 pub mod customer;
 pub mod ids;
+pub mod spreadsheet;
 pub mod tenancy;
 pub mod tenants;
 pub mod time;

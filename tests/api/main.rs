@@ -14,6 +14,7 @@ mod duplicates;
 mod foundation;
 mod fuzz_regressions;
 mod hostile;
+mod imports;
 mod isolation;
 mod listings;
 mod openapi;

@@ -26,6 +26,8 @@ impl Hub {
         on_duplicate: OnDuplicate,
     ) -> ApiResult<Created> {
         let (settings, draft) = self.prepare_create(who, body, &mut HashMap::new()).await?;
+        self.refuse_suppressed(&settings.scope, &draft.fields.contact_identifiers())
+            .await?;
         self.create_parsed(who, &settings, draft, on_duplicate)
             .await
     }
@@ -196,6 +198,24 @@ impl Hub {
                 Err(err) => results[index] = Some(Err(err)),
             }
         }
+        // Suppression (SPEC section 10) for the whole batch: one query per account.
+        let checks: Vec<_> = prepared
+            .iter()
+            .map(|(_, settings, draft)| (&settings.scope, draft.fields.contact_identifiers()))
+            .collect();
+        let refusals = self.refuse_suppressed_many(&checks).await?;
+        drop(checks);
+        let (mut kept, mut kept_rows) = (Vec::new(), Vec::new());
+        for ((item, row), refusal) in prepared.into_iter().zip(rows).zip(refusals) {
+            match refusal {
+                Some(err) => results[item.0] = Some(Err(err)),
+                None => {
+                    kept.push(item);
+                    kept_rows.push(row);
+                }
+            }
+        }
+        let (prepared, rows) = (kept, kept_rows);
         let outcomes = self.store.insert_customers(&rows).await?;
         for (((index, settings, draft), row), outcome) in
             prepared.into_iter().zip(rows).zip(outcomes)
@@ -242,8 +262,6 @@ impl Hub {
             }
         };
         let draft = parse_draft(body, settings.region)?;
-        self.refuse_suppressed(&settings.scope, &draft.fields.contact_identifiers())
-            .await?;
         Ok((settings, draft))
     }
 }

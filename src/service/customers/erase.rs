@@ -174,12 +174,60 @@ impl Hub {
         let hits = self.store.suppressed(account, &digests).await?;
         match hits.first() {
             None => Ok(()),
-            Some((kind, _)) => Err(ApiError::conflict(
-                "suppressed",
-                format!("this {kind} belongs to a person erased from this account who asked not to be added again"),
-            )
-            .with("field", kind)),
+            Some((kind, _)) => Err(suppressed_error(kind)),
         }
+    }
+
+    /// [`Self::refuse_suppressed`] for many creates at once (a batch, an import), with
+    /// one query per account: each item's refusal, if it is refused.
+    pub(crate) async fn refuse_suppressed_many(
+        &self,
+        items: &[(&CustomerScope, Vec<Identifier>)],
+    ) -> ApiResult<Vec<Option<ApiError>>> {
+        let mut refusals: Vec<Option<ApiError>> = items.iter().map(|_| None).collect();
+        if items.iter().all(|(_, ids)| ids.is_empty()) {
+            return Ok(refusals);
+        }
+        let key = self.erasure_hash_key().await?;
+        let digests: Vec<Vec<(&'static str, String)>> = items
+            .iter()
+            .map(|(_, ids)| {
+                ids.iter()
+                    .map(|i| (i.kind, identifier_digest(&key, i)))
+                    .collect()
+            })
+            .collect();
+        let mut accounts: Vec<&AccountId> = items
+            .iter()
+            .filter_map(|(scope, _)| scope.account())
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        for account in accounts {
+            let mine: Vec<usize> = (0..items.len())
+                .filter(|&i| items[i].0.account() == Some(account))
+                .collect();
+            let asked: Vec<(&'static str, String)> = mine
+                .iter()
+                .flat_map(|&i| digests[i].iter().cloned())
+                .collect();
+            if asked.is_empty() {
+                continue;
+            }
+            let hits: std::collections::HashSet<(String, String)> = self
+                .store
+                .suppressed(account, &asked)
+                .await?
+                .into_iter()
+                .collect();
+            for i in mine {
+                refusals[i] = digests[i]
+                    .iter()
+                    .find(|(kind, digest)| hits.contains(&((*kind).to_owned(), digest.clone())))
+                    .map(|(kind, _)| suppressed_error(kind));
+            }
+        }
+        Ok(refusals)
     }
 
     /// `POST /v1/customers/{id}/erase`.
@@ -460,4 +508,13 @@ impl Hub {
         self.store.settle_erasures(None, now).await?;
         Ok(self.store.open_erasures().await?)
     }
+}
+
+/// The refusal of a create or change that would bring back a suppressed email or phone.
+fn suppressed_error(kind: &str) -> ApiError {
+    ApiError::conflict(
+        "suppressed",
+        format!("this {kind} belongs to a person erased from this account who asked not to be added again"),
+    )
+    .with("field", kind)
 }

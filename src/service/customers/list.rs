@@ -4,7 +4,7 @@
 use super::super::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
 use super::Hub;
 use crate::domain::cursor::KeyCursor;
-use crate::domain::customer::{CustomerScope, CustomerStatus, Tag};
+use crate::domain::customer::{Customer, CustomerScope, CustomerStatus, Tag};
 use crate::domain::tenancy::{Principal, ANY_KEY};
 use crate::domain::time::{to_fixed_text, Timestamp};
 use crate::domain::{AccountId, CustomerId, ProductId};
@@ -105,12 +105,14 @@ impl Hub {
             .await
     }
 
-    async fn list_records(
+    /// The storage query of a listing's parameters, checked (every bad one named), for
+    /// an account the caller reaches.
+    pub(super) async fn list_query(
         &self,
         who: &Principal,
-        params: CustomerListParams,
+        params: &CustomerListParams,
         status: CustomerStatus,
-    ) -> ApiResult<CustomerPage> {
+    ) -> ApiResult<ListRequest> {
         who.require(ANY_KEY)?;
         let mut errors = Vec::new();
         let mut check = |name: &str, result: Result<(), String>| {
@@ -231,23 +233,35 @@ impl Hub {
             origin,
             vendor_customer_id,
         };
+        Ok(ListRequest {
+            query,
+            sort_name: sort_name.to_owned(),
+            page_size,
+        })
+    }
+
+    async fn list_records(
+        &self,
+        who: &Principal,
+        params: CustomerListParams,
+        status: CustomerStatus,
+    ) -> ApiResult<CustomerPage> {
+        let ListRequest {
+            query,
+            sort_name,
+            page_size,
+        } = self.list_query(who, &params, status).await?;
+        let sort = query.sort;
         let (mut customers, total_results) = self.store.list_customers(&query).await?;
         let has_more = customers.len() as i64 > page_size;
         customers.truncate(page_size as usize);
         let next_cursor = match customers.last() {
             Some(last) if has_more => {
                 let c = &last.customer;
-                let key = match sort.0 {
-                    SortKey::Created => to_fixed_text(&c.created),
-                    SortKey::LastName => sort_text(c.fields.last_name.as_ref().map(|n| n.as_str())),
-                    SortKey::FirstName => {
-                        sort_text(c.fields.first_name.as_ref().map(|n| n.as_str()))
-                    }
-                };
                 Some(
                     KeyCursor {
-                        sort: sort_name.to_owned(),
-                        key,
+                        sort: sort_name,
+                        key: sort_key(sort, c),
                         id: c.customer_id.to_string(),
                         total: Some(total_results),
                     }
@@ -262,6 +276,22 @@ impl Hub {
             has_more,
             total_results,
         })
+    }
+}
+
+/// A checked listing: the storage query, the sort as named, the page size.
+pub(super) struct ListRequest {
+    pub(super) query: CustomerListQuery,
+    pub(super) sort_name: String,
+    pub(super) page_size: i64,
+}
+
+/// The key a listing sorted by `sort` continues after `customer` from.
+pub(super) fn sort_key(sort: SortKey, customer: &Customer) -> String {
+    match sort {
+        SortKey::Created => to_fixed_text(&customer.created),
+        SortKey::LastName => sort_text(customer.fields.last_name.as_ref().map(|n| n.as_str())),
+        SortKey::FirstName => sort_text(customer.fields.first_name.as_ref().map(|n| n.as_str())),
     }
 }
 

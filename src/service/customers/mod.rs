@@ -11,6 +11,8 @@ mod erase;
 mod export;
 pub mod input;
 pub mod list;
+mod list_export;
+pub use list_export::ExportChunk;
 pub mod resolve;
 mod update;
 
