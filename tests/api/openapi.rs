@@ -15,6 +15,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("put", "/v1/customers/{customer_id}/vendor-id"),
     ("post", "/v1/customers/associations"),
     ("post", "/v1/customers/batch"),
+    ("get", "/v1/customers/export"),
     ("get", "/v1/conflicts"),
     ("post", "/v1/conflicts/{conflict_id}/merge"),
     ("post", "/v1/conflicts/{conflict_id}/keep"),
