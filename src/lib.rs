@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod input;
+pub mod jobs;
 pub mod service;
 pub mod storage;
 
@@ -91,11 +92,19 @@ impl App {
         let dispatcher = self
             .dispatch
             .then(|| tokio::spawn(self.dispatcher.clone().run(shutdown.clone())));
+        // Imports go with the dispatcher: a `--no-dispatcher` server does no background work.
+        let imports = self.dispatch.then(|| {
+            tokio::spawn(jobs::imports::ImportWorker::new(self.hub.clone()).run(shutdown.clone()))
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;
         shutdown.cancel();
         let _ = maintenance.await;
+        if let Some(imports) = imports {
+            // The batch in hand is written and recorded, and its lease given up.
+            let _ = imports.await;
+        }
         if let Some(dispatcher) = dispatcher {
             // In-flight deliveries finish and are recorded before the process exits.
             let _ = dispatcher.await;
@@ -110,6 +119,9 @@ pub const ERASURE_SETTLE_SECONDS: u64 = 10;
 
 /// Events (and their deliveries) are kept this long.
 pub const EVENT_RETENTION_DAYS: i64 = 30;
+
+/// Completed imports (and their failed rows, which hold personal data) are kept this long.
+pub const IMPORT_RETENTION_DAYS: i64 = 30;
 
 /// Housekeeping until `shutdown`: forgets idempotency keys past their 24 hours, events
 /// and deliveries past their 30 days, and console sessions that ended.
@@ -147,6 +159,12 @@ async fn maintain(
                     Ok(n) if n > 0 => tracing::info!(purged = n, "events and deliveries past retention removed"),
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "event purge failed"),
+                }
+                let cutoff = domain::time::now() - chrono::Duration::days(IMPORT_RETENTION_DAYS);
+                match hub.store().purge_imports(cutoff).await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "imports past retention removed"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "import purge failed"),
                 }
                 match hub.store().purge_sessions(domain::time::now()).await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "ended console sessions removed"),

@@ -130,6 +130,10 @@ prefixed_id!(
     BackfillId, "BACKFILL-", "backfill"
 );
 prefixed_id!(
+    /// A CSV import into an account (SPEC section 12).
+    ImportId, "IMPORT-", "import"
+);
+prefixed_id!(
     /// An API key's public id (never the secret).
     KeyId, "KEY-", "key"
 );
@@ -145,6 +149,7 @@ uuid_form!(ProductId);
 uuid_form!(EventId);
 uuid_form!(ErasureId);
 uuid_form!(BackfillId);
+uuid_form!(ImportId);
 
 impl KeyId {
     /// The bootstrap admin key's fixed id (it exists before any generated one).
@@ -160,6 +165,39 @@ impl CustomerId {
 
     fn is_well_formed(raw: &str) -> bool {
         is_prefixed_uuid(raw, Self::PREFIX) || is_prefixed_uuid(raw, Self::CONFLICT_PREFIX)
+    }
+
+    /// The customer id and the conflict record id an import gives the row of `line`:
+    /// derived from the import's id (UUIDv7, keeping its time) and the line, so that a
+    /// row written again after a crash finds what it wrote the first time.
+    pub fn for_import_row(import: &ImportId, line: u64) -> (Self, Self) {
+        let uuid = import
+            .as_str()
+            .strip_prefix(ImportId::PREFIX)
+            .and_then(|raw| uuid::Uuid::parse_str(raw).ok())
+            .unwrap_or_default();
+        let millis = uuid
+            .get_timestamp()
+            .map(|t| {
+                let (secs, nanos) = t.to_unix();
+                secs * 1000 + u64::from(nanos) / 1_000_000
+            })
+            .unwrap_or_default();
+        let derive = |kind: &str| {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::new()
+                .chain_update(import.as_str())
+                .chain_update(kind)
+                .chain_update(line.to_be_bytes())
+                .finalize();
+            let mut random = [0u8; 10];
+            random.copy_from_slice(&digest[..10]);
+            uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+        };
+        (
+            Self(format!("{}{}", Self::PREFIX, derive("customer"))),
+            Self(format!("{}{}", Self::CONFLICT_PREFIX, derive("conflict"))),
+        )
     }
 
     pub fn generate_conflict() -> Self {

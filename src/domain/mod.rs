@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod cursor;
 pub mod customer;
 pub mod ids;
+pub mod import_file;
 pub mod spreadsheet;
 pub mod tenancy;
 pub mod tenants;
@@ -12,6 +13,6 @@ pub mod time;
 pub mod wire;
 
 pub use ids::{
-    AccountId, BackfillId, CustomerId, DeliveryId, ErasureId, EventId, KeyId, ParseId, PartnerId,
-    ProductId,
+    AccountId, BackfillId, CustomerId, DeliveryId, ErasureId, EventId, ImportId, KeyId, ParseId,
+    PartnerId, ProductId,
 };

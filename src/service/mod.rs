@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activations;
 pub mod customers;
+pub mod imports;
 pub mod keys;
 pub mod partners;
 pub mod products;

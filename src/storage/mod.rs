@@ -329,6 +329,55 @@ pub trait BackfillStore: Send + Sync {
     async fn backfill_stats(&self) -> StoreResult<(i64, i64)>;
 }
 
+/// Imports (SPEC section 12): a durable job per uploaded file, leased by one worker at a
+/// time (any server's), which writes its rows in order and records each batch with the
+/// counters and the resume point, so that a restart resumes after the last batch.
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Signalled in this process when an import is stored (other servers' workers find
+    /// it on their sweep).
+    fn import_wakeup(&self) -> Arc<tokio::sync::Notify>;
+    async fn insert_import(&self, import: &NewImport<'_>) -> StoreResult<()>;
+    async fn get_import(&self, id: &str) -> StoreResult<Option<ImportView>>;
+    /// An account's imports, newest first (only those `principal` started, when given),
+    /// after the (started, id) of `before`.
+    async fn list_imports(
+        &self,
+        account: &AccountId,
+        principal: Option<&crate::domain::tenancy::Principal>,
+        before: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ImportView>>;
+    /// Leases the oldest running import no one holds (or whose lease ran out) to `owner`
+    /// until `until` (only the import `only`, when given).
+    async fn lease_import(
+        &self,
+        owner: &str,
+        only: Option<&str>,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Option<LeasedImport>>;
+    /// Records a written batch (counters, resume point, failed rows, a longer lease) in
+    /// one transaction, if `owner` still holds the lease; whether it did.
+    async fn record_import_batch(&self, progress: &ImportProgress<'_>) -> StoreResult<bool>;
+    /// Which of these customer or conflict record ids of the account are stored, with
+    /// their status: the rows of a batch a worker that died had written already.
+    async fn stored_records(
+        &self,
+        account: &AccountId,
+        ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// An import's failed rows in line order, after line `after`.
+    async fn import_errors(
+        &self,
+        id: &str,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ImportErrorRow>>;
+    /// Forgets imports started before `before` (their failed rows hold personal data).
+    async fn purge_imports(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
 /// What the dispatcher works on: deliveries, and the backfills that queue snapshots.
 pub trait DispatchStore: DeliveryStore + BackfillStore {}
 impl<T: DeliveryStore + BackfillStore + ?Sized> DispatchStore for T {}
@@ -417,6 +466,7 @@ pub trait Store:
     + DeliveryStore
     + IdempotencyStore
     + SessionStore
+    + ImportStore
     + 'static
 {
     /// `"sqlite"` or `"postgres"`.

@@ -463,3 +463,79 @@ pub struct VendorIdOf {
     pub vendor_customer_id: String,
     pub created: Timestamp,
 }
+
+/// A new import (SPEC section 12): the file as sent and how to read it.
+pub struct NewImport<'a> {
+    pub import_id: &'a crate::domain::ImportId,
+    pub account: &'a AccountId,
+    pub actor: &'a crate::domain::tenancy::Actor,
+    /// `conflict`, `reject` or `merge`.
+    pub on_duplicate: &'a str,
+    pub content: &'a [u8],
+    pub layout: &'a crate::domain::import_file::ImportLayout,
+    pub started: Timestamp,
+}
+
+/// An import's counters: rows written so far, by what became of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ImportCounts {
+    pub processed: i64,
+    pub created: i64,
+    pub merged: i64,
+    pub conflicts: i64,
+    pub failed: i64,
+}
+
+/// An import as the API shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportView {
+    pub import_id: String,
+    pub account_id: String,
+    /// Who started it.
+    pub principal: crate::domain::tenancy::Principal,
+    pub on_duplicate: String,
+    /// `running` or `completed`.
+    pub status: String,
+    /// The file's header row.
+    pub header: Vec<String>,
+    pub rows: i64,
+    pub counts: ImportCounts,
+    pub started: Timestamp,
+    pub completed: Option<Timestamp>,
+}
+
+/// An import a worker holds the lease of: where to resume, and all it needs to.
+pub struct LeasedImport {
+    pub view: ImportView,
+    pub key_id: crate::domain::KeyId,
+    pub content: Vec<u8>,
+    pub delimiter: u8,
+    pub fields: Vec<Option<String>>,
+    /// Where the next unwritten row starts: byte offset and line.
+    pub resume_byte: u64,
+    pub resume_line: u64,
+}
+
+/// A failed row of an import, as sent, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportErrorRow {
+    pub line: i64,
+    pub cells: Vec<String>,
+    pub problem: String,
+}
+
+/// What a worker records after writing a batch of rows.
+pub struct ImportProgress<'a> {
+    pub import_id: &'a str,
+    /// The lease holder: nothing is recorded if another holds the lease now.
+    pub owner: &'a str,
+    /// The counters after the batch (not increments).
+    pub counts: ImportCounts,
+    pub resume_byte: u64,
+    pub resume_line: u64,
+    pub errors: &'a [ImportErrorRow],
+    /// The last batch: the import completes (and its file is dropped).
+    pub done: bool,
+    pub now: Timestamp,
+    pub lease_until: Timestamp,
+}

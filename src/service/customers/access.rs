@@ -69,7 +69,7 @@ impl Hub {
     }
 
     /// The scope a create writes to, checked against the caller.
-    pub(super) async fn create_scope(
+    pub(crate) async fn create_scope(
         &self,
         who: &Principal,
         account: Option<AccountId>,

@@ -28,7 +28,7 @@ impl Hub {
         let (settings, draft) = self.prepare_create(who, body, &mut HashMap::new()).await?;
         self.refuse_suppressed(&settings.scope, &draft.fields.contact_identifiers())
             .await?;
-        self.create_parsed(who, &settings, draft, on_duplicate)
+        self.create_parsed(who, &settings, draft, on_duplicate, &NewIds::generate())
             .await
     }
 
@@ -39,9 +39,10 @@ impl Hub {
         settings: &ScopeSettings,
         draft: CustomerDraft,
         on_duplicate: OnDuplicate,
+        ids: &NewIds,
     ) -> ApiResult<Created> {
         retrying(|| async {
-            let row = new_customer_row(who, settings, &draft)?;
+            let row = new_customer_row(who, settings, &draft, ids)?;
             let outcome = self
                 .store
                 .insert_customers(std::slice::from_ref(&row))
@@ -49,7 +50,7 @@ impl Hub {
                 .pop()
                 .unwrap_or(WriteOutcome::Stale);
             // `None`: the identifier's owner vanished between the collision and its lookup.
-            self.settle_create(who, settings, &draft, row, outcome, on_duplicate)
+            self.settle_create(who, settings, &draft, row, outcome, on_duplicate, ids)
                 .await
                 .transpose()
         })
@@ -65,6 +66,7 @@ impl Hub {
         row: NewCustomer,
         outcome: WriteOutcome,
         on_duplicate: OnDuplicate,
+        ids: &NewIds,
     ) -> Option<ApiResult<Created>> {
         Some(match outcome {
             WriteOutcome::Done => Ok(Created::New(StoredCustomer {
@@ -76,8 +78,17 @@ impl Hub {
                 Err(collision(taken, id.as_deref()))
             }
             WriteOutcome::Duplicate(matches) => {
-                self.on_duplicate(who, settings, draft, row.customer, matches, on_duplicate)
-                    .await
+                let conflict_id = ids.conflict.clone();
+                self.on_duplicate(
+                    who,
+                    settings,
+                    draft,
+                    row.customer,
+                    matches,
+                    on_duplicate,
+                    conflict_id,
+                )
+                .await
             }
             WriteOutcome::Stale => return None,
         })
@@ -92,6 +103,7 @@ impl Hub {
         incoming: Customer,
         matches: Vec<(Identifier, CustomerId)>,
         mode: OnDuplicate,
+        conflict_id: CustomerId,
     ) -> ApiResult<Created> {
         let existing = matches[0].1.clone();
         let matched = matched_on(&matches);
@@ -99,7 +111,7 @@ impl Hub {
             OnDuplicate::Reject => Err(duplicate(&existing, matched)),
             OnDuplicate::Conflict => {
                 let mut record = incoming;
-                record.customer_id = CustomerId::generate_conflict();
+                record.customer_id = conflict_id;
                 record.status = CustomerStatus::Conflict;
                 record.conflict = Some(ConflictInfo {
                     conflicting_customer_id: existing.clone(),
@@ -167,8 +179,7 @@ impl Hub {
     }
 
     /// `POST /v1/customers/batch`: a result per item, in order; an invalid item fails
-    /// alone. The valid items are written together with multi-row statements; those
-    /// that collide then take the single-create path for `on_duplicate`.
+    /// alone.
     pub async fn create_batch(
         &self,
         who: &Actor,
@@ -176,23 +187,42 @@ impl Hub {
         on_duplicate: OnDuplicate,
     ) -> ApiResult<Vec<ApiResult<Created>>> {
         let items = bulk_items(body, "customers")?;
-        let mut results: Vec<Option<ApiResult<Created>>> = Vec::with_capacity(items.len());
         let mut scopes: HashMap<Option<AccountId>, ScopeSettings> = HashMap::new();
+        let mut prepared = Vec::with_capacity(items.len());
+        for item in items {
+            prepared.push(match item {
+                Value::Object(map) => self
+                    .prepare_create(who, map, &mut scopes)
+                    .await
+                    .map(|(settings, draft)| (settings, draft, NewIds::generate())),
+                _ => Err(ApiError::malformed_body("each item must be a JSON object")),
+            });
+        }
+        self.create_prepared(who, prepared, on_duplicate).await
+    }
+
+    /// Creates prepared items together, a result per item in order (an item that failed
+    /// its preparation keeps its error). The items are written with multi-row
+    /// statements; those that collide then take the single-create path for
+    /// `on_duplicate`.
+    pub(crate) async fn create_prepared(
+        &self,
+        who: &Actor,
+        items: Vec<ApiResult<(ScopeSettings, CustomerDraft, NewIds)>>,
+        on_duplicate: OnDuplicate,
+    ) -> ApiResult<Vec<ApiResult<Created>>> {
+        let mut results: Vec<Option<ApiResult<Created>>> = Vec::with_capacity(items.len());
         // The valid items, and beside them (same order) the rows written for them.
         let mut prepared = Vec::new();
         let mut rows: Vec<NewCustomer> = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
             results.push(None);
-            let parsed = match item {
-                Value::Object(map) => self.prepare_create(who, map, &mut scopes).await,
-                _ => Err(ApiError::malformed_body("each item must be a JSON object")),
-            };
-            match parsed.and_then(|(settings, draft)| {
-                let row = new_customer_row(who, &settings, &draft)?;
-                Ok((settings, draft, row))
+            match item.and_then(|(settings, draft, ids)| {
+                let row = new_customer_row(who, &settings, &draft, &ids)?;
+                Ok((settings, draft, ids, row))
             }) {
-                Ok((settings, draft, row)) => {
-                    prepared.push((index, settings, draft));
+                Ok((settings, draft, ids, row)) => {
+                    prepared.push((index, settings, draft, ids));
                     rows.push(row);
                 }
                 Err(err) => results[index] = Some(Err(err)),
@@ -201,7 +231,7 @@ impl Hub {
         // Suppression (SPEC section 10) for the whole batch: one query per account.
         let checks: Vec<_> = prepared
             .iter()
-            .map(|(_, settings, draft)| (&settings.scope, draft.fields.contact_identifiers()))
+            .map(|(_, settings, draft, _)| (&settings.scope, draft.fields.contact_identifiers()))
             .collect();
         let refusals = self.refuse_suppressed_many(&checks).await?;
         drop(checks);
@@ -217,16 +247,16 @@ impl Hub {
         }
         let (prepared, rows) = (kept, kept_rows);
         let outcomes = self.store.insert_customers(&rows).await?;
-        for (((index, settings, draft), row), outcome) in
+        for (((index, settings, draft, ids), row), outcome) in
             prepared.into_iter().zip(rows).zip(outcomes)
         {
             let settled = match self
-                .settle_create(who, &settings, &draft, row, outcome, on_duplicate)
+                .settle_create(who, &settings, &draft, row, outcome, on_duplicate, &ids)
                 .await
             {
                 Some(result) => result,
                 None => {
-                    self.create_parsed(who, &settings, draft, on_duplicate)
+                    self.create_parsed(who, &settings, draft, on_duplicate, &ids)
                         .await
                 }
             };
@@ -240,7 +270,7 @@ impl Hub {
 
     /// Reads a create body: its scope (checked against the caller; cached per account
     /// within one batch) and its fields in that scope's region.
-    pub(super) async fn prepare_create(
+    pub(crate) async fn prepare_create(
         &self,
         who: &Principal,
         body: Map<String, Value>,
@@ -266,12 +296,31 @@ impl Hub {
     }
 }
 
+/// The ids a create gives what it stores: the customer's, and the conflict record's
+/// when it is a duplicate. Fresh for a request; derived from the import and the line for
+/// an import's row, so that a row written again after a crash finds itself.
+#[derive(Clone, Debug)]
+pub(crate) struct NewIds {
+    pub customer: CustomerId,
+    pub conflict: CustomerId,
+}
+
+impl NewIds {
+    pub fn generate() -> Self {
+        Self {
+            customer: CustomerId::generate(),
+            conflict: CustomerId::generate_conflict(),
+        }
+    }
+}
+
 /// A new customer row: the customer at version 1, the creating product's id for it (the
 /// hub's id when it gave none), and its `customer.created` event.
 fn new_customer_row(
     who: &Actor,
     settings: &ScopeSettings,
     draft: &CustomerDraft,
+    ids: &NewIds,
 ) -> ApiResult<NewCustomer> {
     let origin = origin_of(who);
     if origin.is_none() && draft.vendor_id.is_some() {
@@ -281,7 +330,7 @@ fn new_customer_row(
     }
     let now = time::now();
     let customer = Customer::new(
-        CustomerId::generate(),
+        ids.customer.clone(),
         settings.scope.clone(),
         draft.fields.clone(),
         draft.permission,

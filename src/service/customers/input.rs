@@ -29,6 +29,14 @@ impl OnDuplicate {
             _ => Err("must be one of: conflict, reject, merge".into()),
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Conflict => "conflict",
+            Self::Reject => "reject",
+            Self::Merge => "merge",
+        }
+    }
 }
 
 /// A create body, validated.

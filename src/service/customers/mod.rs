@@ -12,6 +12,7 @@ mod export;
 pub mod input;
 pub mod list;
 mod list_export;
+pub(crate) use create::NewIds;
 pub use list_export::ExportChunk;
 pub mod resolve;
 mod update;

@@ -11,6 +11,7 @@ mod deliveries;
 mod erasures;
 mod events;
 mod idempotency;
+mod imports;
 mod sessions;
 mod tenants;
 
@@ -28,6 +29,8 @@ pub struct SqlStore<DB: Dialect> {
     wakeup: Arc<Notify>,
     /// Wakes this process's backfill stage (a backfill started, snapshots sent).
     backfill_wakeup: Arc<Notify>,
+    /// Wakes this process's import worker (an import was stored).
+    import_wakeup: Arc<Notify>,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
@@ -36,6 +39,7 @@ impl<DB: Dialect> SqlStore<DB> {
             pools,
             wakeup: Default::default(),
             backfill_wakeup: Default::default(),
+            import_wakeup: Default::default(),
         }
     }
 

@@ -1,0 +1,227 @@
+//! Imports (SPEC section 12): a CSV file becomes a durable job at once (its layout
+//! checked first: nothing is stored for a file that cannot be read), and a worker of
+//! `jobs::imports` writes its rows later, batch by batch, through the create path of the
+//! API — the same duplicate rules, suppression, events and webhooks.
+
+use super::customers::input::{CustomerDraft, OnDuplicate};
+use super::customers::{Created, NewIds, ScopeSettings};
+use super::{reachable, time_page, Hub, Page};
+use crate::domain::cursor::TimeCursor;
+use crate::domain::customer::CustomerScope;
+use crate::domain::import_file::{read_layout, row_body, FileRow};
+use crate::domain::tenancy::{Actor, Principal, ANY_KEY};
+use crate::domain::{time, AccountId, CustomerId, ImportId};
+use crate::error::{ApiError, ApiResult};
+use crate::storage::{ImportCounts, ImportErrorRow, ImportView, LeasedImport, NewImport};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Failed rows per page of the error file.
+pub const ERROR_PAGE: i64 = 1_000;
+
+impl Hub {
+    /// `POST /v1/imports`: checks the caller may create in the account and that the file
+    /// can be read (UTF-8, a header, every column a field or skipped, none twice), then
+    /// stores it as a running import.
+    pub async fn start_import(
+        &self,
+        who: &Actor,
+        account: AccountId,
+        on_duplicate: OnDuplicate,
+        content: &[u8],
+        mapping: Option<&Map<String, Value>>,
+    ) -> ApiResult<ImportView> {
+        self.create_scope(&who.principal, Some(account.clone()))
+            .await?;
+        let own_ids = matches!(who.principal, Principal::Product(_));
+        let layout =
+            read_layout(content, mapping, own_ids).map_err(|e| ApiError::validation(vec![e]))?;
+        let import_id = ImportId::generate();
+        self.store
+            .insert_import(&NewImport {
+                import_id: &import_id,
+                account: &account,
+                actor: who,
+                on_duplicate: on_duplicate.as_str(),
+                content,
+                layout: &layout,
+                started: time::now(),
+            })
+            .await?;
+        self.store
+            .get_import(import_id.as_str())
+            .await?
+            .ok_or_else(|| ApiError::internal("the import just stored is not there"))
+    }
+
+    /// `GET /v1/imports/{import_id}`: a product sees the imports it started; a key that
+    /// reaches the account sees all of the account's.
+    pub async fn get_import(&self, who: &Principal, id: &ImportId) -> ApiResult<ImportView> {
+        who.require(ANY_KEY)?;
+        let found = self.store.get_import(id.as_str()).await?;
+        let visible = match &found {
+            Some(import) => self.sees_import(who, import).await?,
+            None => false,
+        };
+        reachable(found, "import", |_| visible)
+    }
+
+    async fn sees_import(&self, who: &Principal, import: &ImportView) -> ApiResult<bool> {
+        if let Principal::Product(_) = who {
+            return Ok(import.principal == *who);
+        }
+        let scope = CustomerScope::Account(AccountId::from_string(import.account_id.clone()));
+        self.reaches_scope(who, &scope).await
+    }
+
+    /// `GET /v1/imports?account_id=`: the account's imports, newest first (a product's:
+    /// those it started).
+    pub async fn list_imports(
+        &self,
+        who: &Principal,
+        account: &AccountId,
+        cursor: Option<TimeCursor>,
+        limit: i64,
+    ) -> ApiResult<Page<ImportView>> {
+        who.require(ANY_KEY)?;
+        let scope = CustomerScope::Account(account.clone());
+        if !self.reaches_scope(who, &scope).await? {
+            return Err(ApiError::not_found("account"));
+        }
+        let only = matches!(who, Principal::Product(_)).then_some(who);
+        let rows = self
+            .store
+            .list_imports(account, only, cursor.map(|c| (c.at, c.id)), limit + 1)
+            .await?;
+        Ok(time_page(rows, limit, |import| TimeCursor {
+            at: import.started,
+            id: import.import_id.clone(),
+        }))
+    }
+
+    /// A page of an import's failed rows (for the error file), after line `after`.
+    pub async fn import_error_page(
+        &self,
+        id: &ImportId,
+        after: i64,
+    ) -> ApiResult<Vec<ImportErrorRow>> {
+        Ok(self
+            .store
+            .import_errors(id.as_str(), after, ERROR_PAGE)
+            .await?)
+    }
+
+    /// Writes a batch of an import's rows, in order, adding to `counts`; answers the
+    /// failed rows. A row a previous worker wrote before it died (found by the ids the
+    /// row's line derives) counts as what it became and is not written again. A failure
+    /// that is not the row's (the database, say) fails the whole batch, to be retried.
+    pub async fn write_import_rows(
+        &self,
+        job: &LeasedImport,
+        rows: Vec<FileRow>,
+        counts: &mut ImportCounts,
+    ) -> ApiResult<Vec<ImportErrorRow>> {
+        let who = Actor {
+            key_id: job.key_id.clone(),
+            principal: job.view.principal.clone(),
+        };
+        let account = AccountId::from_string(job.view.account_id.clone());
+        let import_id = ImportId::from_string(job.view.import_id.clone());
+        let on_duplicate = OnDuplicate::parse(&job.view.on_duplicate)
+            .map_err(|_| ApiError::internal("an import's on_duplicate is unreadable"))?;
+        let ids: Vec<NewIds> = rows
+            .iter()
+            .map(|row| {
+                let (customer, conflict) = CustomerId::for_import_row(&import_id, row.line);
+                NewIds { customer, conflict }
+            })
+            .collect();
+        let wanted: Vec<String> = ids
+            .iter()
+            .flat_map(|ids| [ids.customer.to_string(), ids.conflict.to_string()])
+            .collect();
+        let stored: HashMap<String, String> = self
+            .store
+            .stored_records(&account, &wanted)
+            .await?
+            .into_iter()
+            .collect();
+
+        let mut errors = Vec::new();
+        let mut pending: Vec<(FileRow, ApiResult<(ScopeSettings, CustomerDraft, NewIds)>)> =
+            Vec::with_capacity(rows.len());
+        let mut scopes = HashMap::new();
+        for (row, ids) in rows.into_iter().zip(ids) {
+            if stored.contains_key(ids.customer.as_str()) {
+                counts.processed += 1;
+                counts.created += 1;
+                continue;
+            }
+            if stored.contains_key(ids.conflict.as_str()) {
+                counts.processed += 1;
+                counts.conflicts += 1;
+                continue;
+            }
+            let prepared = match row_body(&job.fields, &row.cells) {
+                Err(problem) => {
+                    counts.processed += 1;
+                    counts.failed += 1;
+                    errors.push(failed_row(row, problem));
+                    continue;
+                }
+                Ok(mut body) => {
+                    body.insert("account_id".into(), Value::String(account.to_string()));
+                    self.prepare_create(&who.principal, body, &mut scopes)
+                        .await
+                        .map(|(settings, draft)| (settings, draft, ids))
+                }
+            };
+            match prepared {
+                Err(err) if transient(&err) => return Err(err),
+                prepared => pending.push((row, prepared)),
+            }
+        }
+        let (rows, prepared): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+        let results = self.create_prepared(&who, prepared, on_duplicate).await?;
+        for (row, result) in rows.into_iter().zip(results) {
+            match result {
+                Ok(Created::New(_)) => counts.created += 1,
+                Ok(Created::Merged(_)) => counts.merged += 1,
+                Err(err) if err.extensions.contains_key("conflict_id") => counts.conflicts += 1,
+                Err(err) if transient(&err) => return Err(err),
+                Err(err) => {
+                    counts.failed += 1;
+                    errors.push(failed_row(row, problem_of(&err)));
+                }
+            }
+            counts.processed += 1;
+        }
+        Ok(errors)
+    }
+}
+
+/// A failure that is not the row's own: the batch stops, to be written again.
+fn transient(err: &ApiError) -> bool {
+    err.status.is_server_error()
+}
+
+fn failed_row(row: FileRow, problem: String) -> ImportErrorRow {
+    ImportErrorRow {
+        line: row.line as i64,
+        cells: row.cells,
+        problem,
+    }
+}
+
+/// A row's problem in words: each field's message, else the problem's detail.
+fn problem_of(err: &ApiError) -> String {
+    let fields = err.field_errors();
+    if fields.is_empty() {
+        return err.detail.clone();
+    }
+    fields
+        .iter()
+        .map(|(field, message)| format!("{field}: {message}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
