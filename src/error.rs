@@ -61,6 +61,12 @@ impl ApiError {
         self
     }
 
+    /// The same problem, said more precisely.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
     /// Adds an extension member (e.g. `errors`, `conflict_id`).
     pub fn with(mut self, name: &str, value: impl Serialize) -> Self {
         let value = serde_json::to_value(value).unwrap_or(Value::Null);

@@ -138,6 +138,16 @@ def seed(client, hook_url):
             break
         time.sleep(0.1)
     keys = [client.ok("POST", f"/v1/accounts/{account}/keys", {})["key_id"] for _ in range(3)]
+    # An import with a failed row, for its progress and its error file.
+    request = urllib.request.Request(
+        f"{client.base}/v1/imports?account_id={account}",
+        data=b"email,first_name\nnot-an-email,Ada\nimported@example.com,Grace\n",
+        method="POST",
+    )
+    request.add_header("Authorization", f"Bearer {client.key}")
+    request.add_header("Content-Type", "text/csv")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        imports = [json.loads(response.read())["import_id"]]
     # One cursor per list and sort, as a client paging gets them (see the hooks).
     pages = {}
     sorts = ["created", "-created", "last_name", "-last_name", "first_name", "-first_name"]
@@ -162,6 +172,7 @@ def seed(client, hook_url):
         "conflicts": conflicts,
         "deliveries": deliveries,
         "keys": keys,
+        "imports": imports,
     }
 
 
@@ -176,6 +187,7 @@ def config(seeded, key, pass_index):
         "product_id": [p for p, _ in seeded["products"].values()],
         "partner_id": [seeded["partner"]],
         "key_id": seeded["keys"],
+        "import_id": seeded["imports"],
         "delivery_id": seeded["deliveries"] or ["none"],
         "vendor_customer_id": [f"crm-{i}" for i in range(CUSTOMERS)],
     }

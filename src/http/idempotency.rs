@@ -2,7 +2,7 @@
 //! within 24 h returns the first response unchanged; the same key with another body is
 //! `422 idempotency_key_reused`. Keys are scoped to the API key that sent them.
 
-use super::{AppState, MAX_BODY_BYTES};
+use super::{body_limit, AppState};
 use crate::domain::credentials::hash_api_key;
 use crate::domain::time;
 use crate::error::ApiError;
@@ -92,8 +92,15 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return ApiError::payload_too_large().into_response();
+    let limit = body_limit(parts.uri.path());
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        let refused = ApiError::payload_too_large();
+        return if limit == super::MAX_BODY_BYTES {
+            refused
+        } else {
+            refused.with_detail("an import file is limited to 50 MB")
+        }
+        .into_response();
     };
     let mut digest = Sha256::new();
     digest.update(parts.method.as_str());

@@ -9,6 +9,7 @@ pub(crate) use erasures::export_attachment;
 pub mod extract;
 mod health;
 mod idempotency;
+mod imports;
 mod keys;
 pub mod limits;
 pub mod metrics;
@@ -34,6 +35,15 @@ pub use idempotency::RETENTION_HOURS as IDEMPOTENCY_RETENTION_HOURS;
 /// Request bodies over this size are refused with `413`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The body limit of a route: 1 MiB, but 50 MB for an import's file (SPEC section 12).
+pub fn body_limit(path: &str) -> usize {
+    if path == "/v1/imports" {
+        imports::MAX_IMPORT_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
@@ -53,6 +63,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(keys::router())
         .merge(customers::router())
         .merge(erasures::router())
+        .merge(imports::router())
         .merge(conflicts::router())
         .merge(webhooks::router())
         .split_for_parts();

@@ -4,16 +4,19 @@
 //! API — the same duplicate rules, suppression, events and webhooks.
 
 use super::customers::input::{CustomerDraft, OnDuplicate};
+use super::customers::{csv_lines, BOM};
 use super::customers::{Created, NewIds, ScopeSettings};
 use super::{reachable, time_page, Hub, Page};
 use crate::domain::cursor::TimeCursor;
 use crate::domain::customer::CustomerScope;
 use crate::domain::import_file::{read_layout, row_body, FileRow};
+use crate::domain::spreadsheet::neutralize;
 use crate::domain::tenancy::{Actor, Principal, ANY_KEY};
 use crate::domain::{time, AccountId, CustomerId, ImportId};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::{ImportCounts, ImportErrorRow, ImportView, LeasedImport, NewImport};
-use serde_json::{Map, Value};
+use futures_util::stream::{self, Stream, StreamExt};
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 /// Failed rows per page of the error file.
@@ -99,16 +102,57 @@ impl Hub {
         }))
     }
 
-    /// A page of an import's failed rows (for the error file), after line `after`.
-    pub async fn import_error_page(
+    /// `GET /v1/imports/{import_id}/errors`: the failed rows so far as CSV — a BOM, the
+    /// header `line, problem` and the file's own, then each row as sent — read page by
+    /// page. Cells a spreadsheet would run as a formula are neutralized (an import reads
+    /// them back).
+    pub async fn import_error_file(
         &self,
+        who: &Principal,
         id: &ImportId,
-        after: i64,
-    ) -> ApiResult<Vec<ImportErrorRow>> {
-        Ok(self
-            .store
-            .import_errors(id.as_str(), after, ERROR_PAGE)
-            .await?)
+    ) -> ApiResult<impl Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static> {
+        let import = self.get_import(who, id).await?;
+        let mut header = BOM.to_vec();
+        header.extend(csv_lines([["line", "problem"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(
+                import
+                    .header
+                    .iter()
+                    .map(|cell| neutralize(cell).into_owned()),
+            )
+            .collect()]));
+        let (store, id) = (self.store.clone(), id.to_string());
+        let pages = stream::try_unfold(Some(0i64), move |after| {
+            let (store, id) = (store.clone(), id.clone());
+            async move {
+                let Some(after) = after else { return Ok(None) };
+                let rows = store
+                    .import_errors(&id, after, ERROR_PAGE)
+                    .await
+                    .map_err(|err| {
+                        // Headers are sent: the download ends short, and the log says why.
+                        tracing::error!(error = %err, "the import's error file stopped");
+                        std::io::Error::other("the error file stopped")
+                    })?;
+                let next = match rows.last() {
+                    Some(last) if rows.len() as i64 == ERROR_PAGE => Some(last.line),
+                    _ => None,
+                };
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                let lines = csv_lines(rows.into_iter().map(|row| {
+                    [row.line.to_string(), row.problem]
+                        .into_iter()
+                        .chain(row.cells.iter().map(|cell| neutralize(cell).into_owned()))
+                        .collect()
+                }));
+                Ok(Some((lines, next)))
+            }
+        });
+        Ok(stream::once(async { Ok(header) }).chain(pages))
     }
 
     /// Writes a batch of an import's rows, in order, adding to `counts`; answers the
@@ -200,6 +244,25 @@ impl Hub {
     }
 }
 
+/// An import as the API shows it.
+pub fn import_json(view: &ImportView) -> Value {
+    let c = view.counts;
+    json!({
+        "import_id": view.import_id,
+        "account_id": view.account_id,
+        "on_duplicate": view.on_duplicate,
+        "status": view.status,
+        "rows": view.rows,
+        "processed": c.processed,
+        "created": c.created,
+        "merged": c.merged,
+        "conflicts": c.conflicts,
+        "failed": c.failed,
+        "started": view.started,
+        "completed": view.completed,
+    })
+}
+
 /// A failure that is not the row's own: the batch stops, to be written again.
 fn transient(err: &ApiError) -> bool {
     err.status.is_server_error()
@@ -213,11 +276,12 @@ fn failed_row(row: FileRow, problem: String) -> ImportErrorRow {
     }
 }
 
-/// A row's problem in words: each field's message, else the problem's detail.
+/// A row's problem in words: each field's message, else the problem's code and detail
+/// (`duplicate: matches the existing customer CUSTOMER-…`).
 fn problem_of(err: &ApiError) -> String {
     let fields = err.field_errors();
     if fields.is_empty() {
-        return err.detail.clone();
+        return format!("{}: {}", err.code, err.detail);
     }
     fields
         .iter()

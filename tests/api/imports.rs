@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 on_both_backends!(
     the_export_holds_every_matching_customer_in_the_lists_order,
     the_export_refuses_bad_filters_and_other_accounts,
+    an_import_writes_its_rows_and_files_its_failures,
+    an_import_applies_on_duplicate_and_refuses_unreadable_files,
+    an_export_imports_back_as_it_was,
 );
 
 struct Account {
@@ -217,4 +220,436 @@ async fn the_export_refuses_bad_filters_and_other_accounts(backend: Backend) {
         export(&a, &a.app.admin_key, &format!("account_id={}", a.account)).await;
     assert_eq!(status, 200);
     assert!(rows(&body).is_empty());
+}
+
+/// Starts an import of `file` (a CSV body, or a form when a mapping goes with it).
+async fn start_import(
+    a: &Account,
+    key: &str,
+    query: &str,
+    file: &[u8],
+    mapping: Option<Value>,
+) -> crate::support::Resp {
+    let path = format!("/v1/imports?account_id={}{query}", a.account);
+    match mapping {
+        None => a.app.post_raw(&path, key, "text/csv", file.to_vec()).await,
+        Some(mapping) => {
+            let form = reqwest::multipart::Form::new()
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(file.to_vec()).file_name("customers.csv"),
+                )
+                .text("mapping", mapping.to_string());
+            let req = a
+                .app
+                .client
+                .post(format!("{}{path}", a.app.base))
+                .bearer_auth(key)
+                .multipart(form);
+            a.app.send(req).await
+        }
+    }
+}
+
+/// Waits for the import to complete; answers its last view.
+async fn completed(a: &Account, key: &str, id: &str) -> Value {
+    a.app
+        .wait_for(std::time::Duration::from_secs(120), || async {
+            let r = a.app.get(&format!("/v1/imports/{id}"), key).await;
+            r.expect(200);
+            (r.body["status"] == json!("completed")).then_some(r.body)
+        })
+        .await
+}
+
+/// The error file's rows: (line, problem, the cells as sent).
+async fn error_file(
+    a: &Account,
+    key: &str,
+    id: &str,
+) -> (Vec<String>, Vec<(u64, String, Vec<String>)>) {
+    let r = a
+        .app
+        .client
+        .get(format!("{}/v1/imports/{id}/errors", a.app.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.bytes().await.unwrap();
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").expect("a BOM first");
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body);
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let cells: Vec<String> = r.iter().map(|c| restore(c).to_owned()).collect();
+            (
+                cells[0].parse().unwrap(),
+                cells[1].clone(),
+                cells[2..].to_vec(),
+            )
+        })
+        .collect();
+    (header, rows)
+}
+
+/// A CSV row joined by `sep`, quoting cells that need it.
+fn csv_row(cells: &[String], sep: u8) -> String {
+    let mut out = csv::WriterBuilder::new()
+        .delimiter(sep)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    out.write_record(cells).unwrap();
+    String::from_utf8(out.into_inner().unwrap()).unwrap()
+}
+
+async fn an_import_writes_its_rows_and_files_its_failures(backend: Backend) {
+    let a = account(backend).await;
+    let reader = a.app.create_product(None).await;
+    let reader_key = reader["api_key"].as_str().unwrap().to_owned();
+    a.app
+        .activate(
+            &a.account,
+            reader["product_id"].as_str().unwrap(),
+            "two_way",
+        )
+        .await;
+    create_all(&a, vec![json!({"account_id": a.account, "email": "taken@example.com", "first_name": "Existing"})]).await;
+
+    // 5,000 rows, `;`-separated with a BOM, a column the mapping skips; 50 bad rows:
+    // 10 each of a bad email, a bad phone, too many cells, a duplicate of an earlier row
+    // and a duplicate of the existing customer.
+    let mut file = "\u{feff}Given;E-mail;Phone;Tags;Notes\n".to_owned();
+    let (mut line, mut expected_failures, mut created_emails) = (2u64, Vec::new(), 0);
+    for i in 0..5_000u64 {
+        let kind = if i % 100 == 7 { (i / 100) % 5 } else { 9 };
+        // Quoted newlines (in the skipped column: names hold no control characters).
+        let note = if i % 250 == 0 {
+            "a note\nover; two lines"
+        } else {
+            "a note; with ; in it"
+        };
+        let mut cells = vec![
+            format!("Imported{i}"),
+            format!("row{i}@example.com"),
+            String::new(),
+            "csv|import".to_owned(),
+            note.to_owned(),
+        ];
+        match kind {
+            0 => cells[1] = format!("not-an-email-{i}"),
+            1 => cells[2] = "12".to_owned(),
+            2 => cells.push("one too many".to_owned()),
+            3 => cells[1] = "row1@example.com".to_owned(),
+            4 => cells[1] = "TAKEN@example.com".to_owned(),
+            _ => created_emails += 1,
+        }
+        if kind <= 2 {
+            expected_failures.push((line, cells.clone()));
+        }
+        let text = csv_row(&cells, b';');
+        line += text.matches('\n').count() as u64;
+        file.push_str(&text);
+    }
+    let mapping = json!({"Given": "first_name", "E-mail": "email", "Notes": null});
+    let r = start_import(&a, &a.writer_key, "", file.as_bytes(), Some(mapping)).await;
+    r.expect(202);
+    let id = r.str("import_id");
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v1/imports/{id}").as_str())
+    );
+    assert_eq!(r.body["rows"], json!(5_000));
+    assert_eq!(r.body["on_duplicate"], json!("conflict"));
+    let done = completed(&a, &a.writer_key, &id).await;
+    assert_eq!(
+        (
+            done["processed"].as_i64(),
+            done["created"].as_i64(),
+            done["merged"].as_i64(),
+            done["conflicts"].as_i64(),
+            done["failed"].as_i64()
+        ),
+        (
+            Some(5_000),
+            Some(created_emails),
+            Some(0),
+            Some(20),
+            Some(30)
+        ),
+        "{done}"
+    );
+    assert!(done["completed"].is_string());
+
+    // The stored customers: the created rows (names with their newline, tags split).
+    let listed = a
+        .app
+        .get(
+            &format!(
+                "/v1/customers?account_id={}&tag=import&page_size=1",
+                a.account
+            ),
+            &a.app.admin_key,
+        )
+        .await;
+    assert_eq!(
+        listed.body["total_results"],
+        json!(created_emails),
+        "{}",
+        listed.body
+    );
+    let found = a
+        .app
+        .get(
+            &format!(
+                "/v1/customers?account_id={}&q=row250@example.com",
+                a.account
+            ),
+            &a.app.admin_key,
+        )
+        .await;
+    let ann = &found.body["customers"][0];
+    assert_eq!(ann["first_name"], json!("Imported250"));
+    assert_eq!(ann["tags"], json!(["csv", "import"]));
+    // The conflict records: 10 of the file's first created row, 10 of the existing one.
+    let conflicts = a
+        .app
+        .get(
+            &format!("/v1/conflicts?account_id={}&page_size=100", a.account),
+            &a.app.admin_key,
+        )
+        .await;
+    assert_eq!(
+        conflicts.body["conflicts"].as_array().unwrap().len(),
+        20,
+        "{}",
+        conflicts.body
+    );
+
+    // The error file: the failed rows as sent, in order, with their line and problem.
+    let (header, failures) = error_file(&a, &a.writer_key, &id).await;
+    assert_eq!(
+        header,
+        ["line", "problem", "Given", "E-mail", "Phone", "Tags", "Notes"]
+    );
+    assert_eq!(failures.len(), 30, "{failures:?}");
+    for ((line, problem, cells), (want_line, want_cells)) in failures.iter().zip(&expected_failures)
+    {
+        assert_eq!((line, cells), (want_line, want_cells));
+        let why = match cells[1].starts_with("not-an-email") {
+            true => "email",
+            false if cells.len() > 5 => "cells",
+            false => "phone",
+        };
+        assert!(problem.contains(why), "line {line}: {problem}");
+    }
+
+    // The other product was told of every created customer.
+    let mut created_events = 0;
+    let mut after = String::new();
+    loop {
+        let page = a
+            .app
+            .get(&format!("/v1/events?limit=500{after}"), &reader_key)
+            .await;
+        page.expect(200);
+        created_events += page.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == json!("customer.created"))
+            .count() as i64;
+        if page.body["has_more"] != json!(true) {
+            break;
+        }
+        after = format!("&after={}", page.str("next_cursor"));
+    }
+    assert_eq!(created_events, created_emails + 1);
+
+    // Listed for the account; another product of the account sees only its own imports.
+    let list = a
+        .app
+        .get(
+            &format!("/v1/imports?account_id={}", a.account),
+            &a.app.admin_key,
+        )
+        .await;
+    list.expect(200);
+    assert_eq!(list.body["imports"][0]["import_id"], json!(id));
+    let theirs = a
+        .app
+        .get(
+            &format!("/v1/imports?account_id={}", a.account),
+            &reader_key,
+        )
+        .await;
+    assert_eq!(theirs.body["imports"], json!([]));
+    a.app
+        .get(&format!("/v1/imports/{id}"), &reader_key)
+        .await
+        .expect(404);
+}
+
+async fn an_import_applies_on_duplicate_and_refuses_unreadable_files(backend: Backend) {
+    let a = account(backend).await;
+    create_all(&a, vec![json!({"account_id": a.account, "email": "taken@example.com", "first_name": "Existing"})]).await;
+    let file = b"email,last_name,permission_to_contact\ntaken@example.com,Merged,yes\nfresh@example.com,New,no\n";
+    let admin = a.app.admin_key.clone();
+    let r = start_import(&a, &admin, "&on_duplicate=reject", file, None).await;
+    r.expect(202);
+    let done = completed(&a, &admin, &r.str("import_id")).await;
+    assert_eq!(
+        (done["created"].as_i64(), done["failed"].as_i64()),
+        (Some(1), Some(1)),
+        "{done}"
+    );
+    let (_, failures) = error_file(&a, &admin, &r.str("import_id")).await;
+    assert_eq!(failures[0].0, 2);
+    assert!(failures[0].1.contains("duplicate"), "{}", failures[0].1);
+    let r = start_import(
+        &a,
+        &admin,
+        "&on_duplicate=merge",
+        b"email,last_name\ntaken@example.com,Merged\n",
+        None,
+    )
+    .await;
+    let done = completed(&a, &admin, &r.str("import_id")).await;
+    assert_eq!(done["merged"], json!(1), "{done}");
+    let found = a
+        .app
+        .get(
+            &format!("/v1/customers?account_id={}&q=taken@example.com", a.account),
+            &admin,
+        )
+        .await;
+    assert_eq!(found.body["customers"][0]["last_name"], json!("Merged"));
+
+    // Refused before anything is stored, naming what is wrong.
+    let problem = |r: &crate::support::Resp| {
+        r.body["errors"][0]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let r = start_import(&a, &admin, "", b"email,shoe_size\nx@example.com,42\n", None).await;
+    r.expect(400);
+    assert_eq!(problem(&r), "file");
+    assert!(r.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("shoe_size"));
+    let r = start_import(&a, &admin, "", b"email,E-Mail\n", None).await;
+    r.expect(400);
+    let r = start_import(&a, &admin, "", b"email\n\xff\xfe\n", None).await;
+    r.expect(400);
+    assert!(r.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("UTF-8"));
+    let r = start_import(&a, &admin, "", b"", None).await;
+    r.expect(400);
+    let r = start_import(&a, &admin, "", b"Mail\n", Some(json!({"Mail": "e-mail"}))).await;
+    r.expect(400);
+    assert_eq!(problem(&r), "mapping.Mail");
+    let r = start_import(&a, &admin, "&on_duplicate=ignore", b"email\n", None).await;
+    r.expect(400);
+    assert_eq!(problem(&r), "on_duplicate");
+    // Over 1 MiB is fine here; over 50 MB is not.
+    let big = format!("email\n{}", "x@example.com\n".repeat(100_000));
+    start_import(&a, &admin, "", big.as_bytes(), None)
+        .await
+        .expect(202);
+    let huge = vec![b'a'; 50 * 1024 * 1024 + 1];
+    start_import(&a, &admin, "", &huge, None).await.expect(413);
+    let r = a
+        .app
+        .post_raw(
+            &format!("/v1/imports?account_id={}", a.account),
+            &admin,
+            "application/json",
+            b"{}".to_vec(),
+        )
+        .await;
+    r.expect(415);
+    let list = a
+        .app
+        .get(&format!("/v1/imports?account_id={}", a.account), &admin)
+        .await;
+    assert_eq!(
+        list.body["imports"].as_array().unwrap().len(),
+        3,
+        "only the readable files"
+    );
+}
+
+async fn an_export_imports_back_as_it_was(backend: Backend) {
+    let mut a = account(backend).await;
+    create_all(&a, (0..300).map(|i| json!({"account_id": a.account, "first_name": format!("Round{i}"),
+        "last_name": if i == 0 { "=cmd|' /C calc'!A0".to_owned() } else { format!("Trip{i}") },
+        "email": [format!("r{i}@example.com"), format!("r{i}@example.org")], "phone": if i < 3 { json!(format!("+1306555010{i}")) } else { json!(null) },
+        "address": "1 Main St, \"Suite\" 2", "city": "Zürich", "tags": ["a", "b"], "permission_to_contact": i % 2 == 0})).collect()).await;
+    let admin = a.app.admin_key.clone();
+    let (_, _, first) = export(
+        &a,
+        &admin,
+        &format!("account_id={}&sort=last_name", a.account),
+    )
+    .await;
+    // Into an empty account of another partner.
+    let partner = a.app.create_partner().await;
+    a.account = a.app.create_account(&partner).await;
+    let r = start_import(&a, &admin, "", &first, None).await;
+    r.expect(202);
+    let done = completed(&a, &admin, &r.str("import_id")).await;
+    assert_eq!(done["created"], json!(300), "{done}");
+    let (_, _, second) = export(
+        &a,
+        &admin,
+        &format!("account_id={}&sort=last_name", a.account),
+    )
+    .await;
+    let strip = |body: &[u8]| -> Vec<Vec<String>> {
+        rows(body)
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .filter(|(i, _)| {
+                        ![
+                            "customer_id",
+                            "origins",
+                            "created",
+                            "updated",
+                            "permission_to_contact",
+                        ]
+                        .contains(&EXPORT_COLUMNS[*i])
+                    })
+                    .map(|(_, c)| c.to_owned())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(strip(&first), strip(&second));
+    // Consent travels (its time is the import's).
+    let granted = |body: &[u8]| {
+        rows(body)
+            .iter()
+            .filter(|r| !r[column("permission_to_contact")].is_empty())
+            .count()
+    };
+    assert_eq!(granted(&first), granted(&second));
+    let formula = rows(&second)
+        .into_iter()
+        .find(|r| r[column("first_name")] == *"Round0")
+        .unwrap();
+    assert_eq!(&formula[column("last_name")], "'=cmd|' /C calc'!A0");
 }

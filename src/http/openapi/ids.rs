@@ -48,6 +48,10 @@ id_doc!(
     ErasureId, domain::ErasureId
 );
 id_doc!(
+    /// An import's id: `IMPORT-<uuid>`.
+    ImportId, domain::ImportId
+);
+id_doc!(
     /// A conflict record's id: `CONFLICT-<uuid>`.
     ConflictId, ConflictPrefix
 );

@@ -22,6 +22,7 @@ mod closed_sets;
 mod customers;
 mod events;
 mod ids;
+mod imports;
 mod links;
 mod privacy;
 mod tenants;
@@ -31,6 +32,7 @@ pub use closed_sets::*;
 pub use customers::*;
 pub use events::*;
 pub use ids::*;
+pub use imports::*;
 pub use privacy::*;
 pub use tenants::*;
 pub use text::*;
@@ -51,7 +53,7 @@ pub use text::*;
         schemas(
             Problem, OnDuplicate, Sort, IdType, DeliveryStatus, IfMatch, CustomerChanged,
             CustomerDeleted, CustomerMerged, CustomerErased, CustomerSnapshot, PartnerId, AccountId, ProductId, KeyId, ConflictId,
-            RecordId, DeliveryId, ErasureId, Cursor, VendorId, SearchText, TagText,
+            RecordId, DeliveryId, ErasureId, ImportId, Cursor, VendorId, SearchText, TagText,
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,

@@ -15,7 +15,7 @@ use futures_util::stream::{self, Stream};
 const EXPORT_PAGE: i64 = 1_000;
 
 /// The UTF-8 byte order mark: spreadsheets read the file's accents right with it.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// A piece of the export: CSV bytes, and how many customers they hold.
 pub struct ExportChunk {
@@ -92,9 +92,12 @@ async fn page(
     Ok((chunk, next))
 }
 
-/// Rows as CSV lines (RFC 4180 quoting, by the `csv` crate).
-fn csv_lines(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
-    let mut out = csv::Writer::from_writer(Vec::new());
+/// Rows as CSV lines (RFC 4180 quoting, by the `csv` crate). Rows may differ in length
+/// (an import's error file holds rows with too many or too few cells, as sent).
+pub(crate) fn csv_lines(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
+    let mut out = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
     for row in rows {
         // Writing to memory cannot fail.
         let _ = out.write_record(&row);

@@ -14,6 +14,7 @@ pub mod list;
 mod list_export;
 pub(crate) use create::NewIds;
 pub use list_export::ExportChunk;
+pub(crate) use list_export::{csv_lines, BOM};
 pub mod resolve;
 mod update;
 
