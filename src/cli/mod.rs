@@ -71,6 +71,17 @@ pub enum Command {
         #[command(flatten)]
         filters: transfer::ListFilters,
     },
+    /// Import a CSV file into an account (its header names the fields; a progress bar
+    /// on a terminal; a summary on standard output).
+    Import {
+        /// The CSV file (UTF-8, a header row, `,` or `;` separated).
+        file: std::path::PathBuf,
+        #[arg(long, value_parser = id_arg::<AccountId>)]
+        account: AccountId,
+        /// What a row that duplicates a customer does: conflict, reject or merge.
+        #[arg(long, default_value = "conflict")]
+        on_duplicate: String,
+    },
     /// Manage partners, accounts, products, activations and keys (prints JSON).
     Admin {
         #[command(subcommand)]
@@ -229,6 +240,19 @@ impl Cli {
                 eprintln!("{}", result.map_err(describe)?);
                 Ok(())
             }
+            Command::Import {
+                file,
+                account,
+                on_duplicate,
+            } => {
+                let store = storage::connect(&self.config.database_url).await?;
+                store.migrate().await?;
+                let hub = std::sync::Arc::new(Hub::new(store.clone()));
+                let result = transfer::import(&hub, &file, &account, &on_duplicate).await;
+                store.close().await;
+                println!("{}", result.map_err(describe)?);
+                Ok(())
+            }
             Command::Admin { action } => {
                 let store = storage::connect(&self.config.database_url).await?;
                 store.migrate().await?;
@@ -260,12 +284,15 @@ async fn serve(config: &Config, dispatch: bool) -> anyhow::Result<()> {
 
 /// An API error as one line for the terminal.
 fn describe(err: ApiError) -> anyhow::Error {
-    let fields = err
-        .extensions
-        .get("errors")
-        .map(|e| format!(" {e}"))
-        .unwrap_or_default();
-    anyhow::anyhow!("{} ({}){}", err.detail, err.code, fields)
+    let fields = err.field_errors();
+    if fields.is_empty() {
+        return anyhow::anyhow!("{} ({})", err.detail, err.code);
+    }
+    let said: Vec<String> = fields
+        .iter()
+        .map(|(field, message)| format!("{field} {message}"))
+        .collect();
+    anyhow::anyhow!("{} ({}): {}", err.detail, err.code, said.join("; "))
 }
 
 fn input<T: FromInput>(value: Value) -> Result<T, ApiError> {

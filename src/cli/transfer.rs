@@ -1,6 +1,7 @@
-//! `customer-list export` (SPEC section 12): an account's list as CSV on standard output,
-//! through the same use case as `GET /v1/customers/export`, with a progress bar on a
-//! terminal.
+//! `customer-list export` and `customer-list import` (SPEC section 12): an account's list
+//! as CSV on standard output, and a CSV file into an account, through the same use cases
+//! as the API (`GET /v1/customers/export`, `POST /v1/imports` and its worker), with a
+//! progress bar on a terminal.
 
 use crate::domain::tenancy::Principal;
 use crate::domain::AccountId;
@@ -95,4 +96,69 @@ pub async fn export(
     out.flush().map_err(ApiError::internal)?;
     progress.finish_and_clear();
     Ok(format!("{written} customers of {account} exported"))
+}
+
+/// Imports `file` into `account` as the admin: stored as an import like an upload (so a
+/// bad file is refused before any row is written, and an interrupted run is resumed by
+/// any server's worker), then written here to its end. Returns the one-line summary.
+pub async fn import(
+    hub: &std::sync::Arc<Hub>,
+    file: &std::path::Path,
+    account: &AccountId,
+    on_duplicate: &str,
+) -> Result<String, ApiError> {
+    use crate::domain::tenancy::Actor;
+    use crate::domain::KeyId;
+    use crate::service::customers::input::OnDuplicate;
+    let on_duplicate = OnDuplicate::parse(on_duplicate)
+        .map_err(|message| ApiError::invalid_field("on-duplicate", message))?;
+    let content = std::fs::read(file).map_err(|err| {
+        ApiError::invalid_field(
+            "file",
+            format!("cannot be read ({}): {err}", file.display()),
+        )
+    })?;
+    let admin = Actor {
+        key_id: KeyId::from_string(KeyId::BOOTSTRAP),
+        principal: Principal::Admin,
+    };
+    let view = hub
+        .start_import(&admin, account.clone(), on_duplicate, &content, None)
+        .await?;
+    drop(content);
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(view.rows.max(0) as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} rows ({per_sec}, {eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let id = crate::domain::ImportId::from_string(view.import_id.clone());
+    let worker = crate::jobs::imports::ImportWorker::new(hub.clone());
+    let never = tokio_util::sync::CancellationToken::new();
+    let done = worker
+        .work_one(Some(&id), &never, &mut |counts, _| {
+            progress.set_position(counts.processed.max(0) as u64)
+        })
+        .await?;
+    progress.finish_and_clear();
+    let view = match done {
+        Some(view) => view,
+        None => hub.get_import(&Principal::Admin, &id).await?,
+    };
+    let c = view.counts;
+    let mut summary = format!(
+        "{} of {} rows imported into {account}: {} created, {} merged, {} conflicts, {} failed",
+        c.processed, view.rows, c.created, c.merged, c.conflicts, c.failed
+    );
+    if c.failed > 0 {
+        summary.push_str(&format!(
+            " (the failed rows: GET /v1/imports/{}/errors)",
+            view.import_id
+        ));
+    }
+    Ok(summary)
 }

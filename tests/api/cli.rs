@@ -9,7 +9,11 @@ use tokio::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_customer-list");
 
 fn command(db: &TestDb, backend: Backend) -> Command {
-    let mut cmd = Command::new(BIN);
+    in_shell(Command::new(BIN), db, backend)
+}
+
+/// `cmd` as a user's shell starts it: no test settings, the database of `db`.
+fn in_shell(mut cmd: Command, db: &TestDb, backend: Backend) -> Command {
     for (name, _) in std::env::vars() {
         if name.starts_with("CUSTOMER_LIST_") {
             cmd.env_remove(name);
@@ -68,7 +72,8 @@ async fn terminate(server: ServerProcess) {
 
 on_both_backends!(
     serve_bootstraps_an_admin_key_once_and_stops_on_sigterm,
-    admin_cli_covers_section_7
+    admin_cli_covers_section_7,
+    import_and_export_run_from_a_shell,
 );
 
 async fn serve_bootstraps_an_admin_key_once_and_stops_on_sigterm(backend: Backend) {
@@ -275,4 +280,100 @@ async fn bad_configuration_is_a_clear_startup_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32 characters"));
+}
+
+/// `customer-list import` and `export` as a user runs them: piped (no progress bar, the
+/// summary alone) and on a pseudo-terminal (`script`), where the bar is drawn.
+async fn import_and_export_run_from_a_shell(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let partner = admin(&db, backend, &["create-partner", "--name", "Reseller"])
+        .await
+        .unwrap();
+    let account = admin(
+        &db,
+        backend,
+        &[
+            "create-account",
+            "--partner-id",
+            partner["partner_id"].as_str().unwrap(),
+            "--name",
+            "Salon",
+        ],
+    )
+    .await
+    .unwrap();
+    let account = account["account_id"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("customers.csv");
+    let mut text = "first_name;email;tags\n".to_owned();
+    for i in 0..1_200 {
+        text.push_str(&format!("Shell{i};shell{i}@example.com;cli|import\n"));
+    }
+    text.push_str("Broken;not-an-email;x\n");
+    std::fs::write(&file, &text).unwrap();
+
+    let out = command(&db, backend)
+        .args(["import", file.to_str().unwrap(), "--account", &account])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("1201 of 1201 rows imported into {account}: 1200 created, 0 merged, 0 conflicts, 1 failed")),
+        "{stdout}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("rows ("),
+        "no bar when piped: {:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A bad file: a clear message and a non-zero exit, nothing stored.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "name,email\nAda,ada@example.com\n").unwrap();
+    let out = command(&db, backend)
+        .args(["import", bad.to_str().unwrap(), "--account", &account])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("column 1 (\"name\") is not a field"),
+        "{said}"
+    );
+
+    // Export, piped: the file on stdout, the summary on stderr.
+    let out = command(&db, backend)
+        .args(["export", "--account", &account, "--tag", "cli"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(csv.lines().count(), 1 + 1_200);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1200 customers of"));
+
+    // On a pseudo-terminal (`script`; the bar of so short an import may not be drawn).
+    let again = dir.path().join("again.csv");
+    std::fs::write(&again, "email\nterminal@example.com\n").unwrap();
+    let line = format!(
+        "{BIN} import {} --account {account}",
+        again.to_str().unwrap()
+    );
+    let out = in_shell(Command::new("script"), &db, backend)
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .await
+        .expect("run script (util-linux)");
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{seen}");
+    assert!(seen.contains("1 of 1 rows imported"), "{seen}");
 }
