@@ -311,3 +311,134 @@ async fn a_backfill_survives_the_death_of_its_server_postgres() {
     assert!(twice <= 64, "{twice} customers sent twice");
     drop(survivor);
 }
+
+/// Postgres, two servers: the one writing an import is killed (SIGKILL) mid-way; the
+/// other takes the import over once its lease lapses and finishes it from the last
+/// recorded batch. Every row is stored once: none lost, none written twice (a row
+/// written twice would be a duplicate of itself: a conflict record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_survives_the_death_of_its_server_postgres() {
+    const ROWS: usize = 20_000;
+    let db = TestDb::new(Backend::Postgres).await;
+    let admin = format!("{}{}", random_key(), random_key());
+    let env = [
+        ("CUSTOMER_LIST_DATABASE_URL", db.url.clone()),
+        ("CUSTOMER_LIST_ADMIN_KEY", admin.clone()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let mut victim = server(&env).await;
+    let survivor = server(&env).await;
+    let (victim_url, survivor_url) = (victim.base.clone(), survivor.base.clone());
+    let client = reqwest::Client::new();
+    let partner = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{survivor_url}/v1/partners"),
+        &admin,
+        json!({"name": "p"}),
+    )
+    .await;
+    let account = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{survivor_url}/v1/accounts"),
+        &admin,
+        json!({"partner_id": partner["partner_id"], "name": "a"}),
+    )
+    .await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut file = "first_name,email\n".to_owned();
+    for i in 0..ROWS {
+        file.push_str(&format!("Row{i},row{i}@example.com\n"));
+    }
+    // Stored through the victim: its in-process wake-up makes it take the import.
+    let started: Value = client
+        .post(format!("{victim_url}/v1/imports?account_id={account}"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["import_id"].as_str().unwrap().to_owned();
+    let progress = || {
+        let (client, url, admin, id) = (
+            client.clone(),
+            survivor_url.clone(),
+            admin.clone(),
+            id.clone(),
+        );
+        async move {
+            client
+                .get(format!("{url}/v1/imports/{id}"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while progress().await["processed"].as_i64().unwrap() < 2_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    victim.kill().await;
+    let at_kill = progress().await["processed"].as_i64().unwrap();
+    assert!(
+        at_kill < ROWS as i64,
+        "killed mid-way ({at_kill} processed)"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut view = progress().await;
+    while view["status"] != json!("completed") {
+        assert!(std::time::Instant::now() < deadline, "not finished: {view}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        view = progress().await;
+    }
+    assert_eq!(
+        (
+            view["processed"].as_i64(),
+            view["created"].as_i64(),
+            view["conflicts"].as_i64(),
+            view["failed"].as_i64()
+        ),
+        (Some(ROWS as i64), Some(ROWS as i64), Some(0), Some(0)),
+        "{view}"
+    );
+    let listed = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{survivor_url}/v1/customers?account_id={account}&page_size=1"),
+        &admin,
+        json!(null),
+    )
+    .await;
+    assert_eq!(
+        listed["total_results"],
+        json!(ROWS),
+        "every row stored once"
+    );
+    let conflicts = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{survivor_url}/v1/conflicts?account_id={account}"),
+        &admin,
+        json!(null),
+    )
+    .await;
+    assert_eq!(conflicts["conflicts"], json!([]), "no row written twice");
+    eprintln!("import crash: {at_kill} of {ROWS} rows processed when the server died");
+    drop(survivor);
+}
