@@ -140,7 +140,12 @@ async fn read_form(mut form: Multipart) -> ApiResult<(Bytes, Option<Map<String, 
         match name.as_str() {
             "file" if file.is_none() => file = Some(bytes),
             "mapping" if mapping.is_none() => {
-                mapping = Some(match serde_json::from_slice::<Value>(&bytes) {
+                // `null` (or nothing): the header names the fields.
+                let text = std::str::from_utf8(&bytes).unwrap_or("?").trim();
+                if text.is_empty() || text == "null" {
+                    continue;
+                }
+                mapping = Some(match serde_json::from_str::<Value>(text) {
                     Ok(Value::Object(map)) => map,
                     _ => {
                         return Err(ApiError::invalid_field(

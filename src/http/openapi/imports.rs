@@ -36,8 +36,9 @@ impl PartialSchema for ImportMapping {
 
 impl ToSchema for ImportMapping {}
 
-/// `multipart/form-data`: the file, and how to read its columns.
-#[derive(ToSchema)]
+/// `multipart/form-data`: the file, and how to read its columns (no other part).
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImportForm {
     #[schema(value_type = CsvFile)]
     file: String,
