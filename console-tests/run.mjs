@@ -535,6 +535,48 @@ await scenario("consent-export-erase", async ({ page, check }) => {
   expect(back.customer_id && back.customer_id !== ada.customer_id, "Ada may be added again, as a new customer");
 });
 
+await scenario("import-and-export", async ({ page, check }) => {
+  await signIn(page, salonKey);
+  await page.getByRole("link", { name: "Imports" }).click();
+  await page.waitForURL(`${base}/console/imports`);
+  await check("imports", { phone: true });
+  // A file whose headers are not field names: the picker maps them.
+  const csv = "Given;E-mail;Notes\nImogen;imogen@example.com;met at the fair\nBroken;not-an-email;typo\nIvo;ivo@example.com;\n";
+  await page.setInputFiles("#file", { name: "fair.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.locator("table.preview").waitFor();
+  const preview = await page.locator("#preview").innerText();
+  expect(preview.includes("3 rows to import") && preview.includes("met at the fair"), `the preview: ${preview}`);
+  await page.getByLabel("Field for the column Given").selectOption("first_name");
+  await page.getByLabel("Field for the column E-mail").selectOption("email");
+  await check("import-preview", { phone: true });
+  await page.getByRole("button", { name: "Start the import" }).click();
+  await page.waitForURL(/\/console\/imports\/IMPORT-/);
+  await page.locator("#progress .total", { hasText: "Done:" }).waitFor({ timeout: 20000 });
+  const counts = await page.locator("dl.counts").innerText();
+  expect(/Added\s+2/.test(counts) && /Could not be added\s+1/.test(counts), `the counts: ${counts}`);
+  await check("import-done", { phone: true });
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: /Download the 1 row that/ }).click(),
+  ]);
+  const errors = fs.readFileSync(await download.path(), "utf8");
+  expect(errors.includes("line,problem,Given,E-mail,Notes") && errors.includes("not-an-email"), `the error file: ${errors}`);
+  // A file that cannot be read says so next to the file field.
+  await page.goto(`${base}/console/imports`);
+  await page.setInputFiles("#file", { name: "empty.csv", mimeType: "text/csv", buffer: Buffer.from("") });
+  const refusal = await page.getByRole("alert").innerText();
+  expect(refusal.includes("has no header row"), `an empty file: ${refusal}`);
+  // The export honours the list's search.
+  await page.goto(`${base}/console/customers?q=imogen`);
+  const [exported] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Export these to CSV" }).click(),
+  ]);
+  const lines = fs.readFileSync(await exported.path(), "utf8").trim().split("\n");
+  expect(lines.length === 2 && lines[1].includes("imogen@example.com"), `the export: ${lines.join(" | ")}`);
+  await check("customers-with-export");
+});
+
 await browser.close();
 receiver.close();
 server.kill("SIGTERM");

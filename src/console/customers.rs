@@ -38,6 +38,7 @@ pub struct Row {
 #[derive(Template)]
 #[template(path = "console/customers_table.html")]
 struct Table {
+    export_link: String,
     rows: Vec<Row>,
     total: i64,
     error: Option<String>,
@@ -54,6 +55,8 @@ struct Page<'a> {
     q: String,
     sort: String,
     sorts: Vec<(&'a str, &'a str)>,
+    /// The export of what the list shows (its account, search and sort).
+    export_link: String,
     // The table, as `customers_table.html` reads it.
     rows: Vec<Row>,
     total: i64,
@@ -194,10 +197,22 @@ pub async fn list(
     };
     let first_page =
         cursor.map(|_| link(&[("account_id", &account_id), ("q", &q), ("sort", &sort)]));
+    // The export of what the list shows: its account, search and sort.
+    let export_link = format!(
+        "/console/customers/export?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                [("account_id", &account_id), ("q", &q), ("sort", &sort)]
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+            )
+            .finish()
+    );
     if is_htmx(&headers) {
         return render(
             status,
             &Table {
+                export_link,
                 rows,
                 total,
                 error,
@@ -215,6 +230,7 @@ pub async fn list(
             q,
             sort,
             sorts: SORTS.to_vec(),
+            export_link,
             rows,
             total,
             error,

@@ -11,6 +11,7 @@ mod customer;
 mod customers;
 mod duplicates;
 mod history;
+mod imports;
 mod merge;
 mod privacy;
 mod products;
@@ -18,6 +19,7 @@ mod session;
 mod tenants;
 
 use crate::http::AppState;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -41,6 +43,19 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/customers", get(customers::list))
+        .route("/console/customers/export", get(imports::export))
+        .route(
+            "/console/imports",
+            get(imports::list)
+                .post(imports::start)
+                .layer(DefaultBodyLimit::max(crate::http::MAX_IMPORT_BYTES)),
+        )
+        .route(
+            "/console/imports/preview",
+            post(imports::show_preview).layer(DefaultBodyLimit::max(crate::http::MAX_IMPORT_BYTES)),
+        )
+        .route("/console/imports/{id}", get(imports::show))
+        .route("/console/imports/{id}/errors", get(imports::errors))
         .route(
             "/console/customers/{id}",
             get(customer::show).post(customer::update),

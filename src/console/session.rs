@@ -94,6 +94,24 @@ pub fn checked_form(session: &Session, body: &Bytes) -> Result<HashMap<String, S
     Ok(fields)
 }
 
+/// The fields of a multipart form (an upload), accepted only with the session's CSRF
+/// token, each obeying `input::storable` like any form field.
+pub fn checked_fields(
+    session: &Session,
+    fields: Vec<(String, String)>,
+) -> Result<HashMap<String, String>, Response> {
+    let fields: HashMap<String, String> = fields.into_iter().collect();
+    for value in fields.values() {
+        crate::input::storable(value)
+            .map_err(|message| ApiError::invalid_field("form", message).into_response())?;
+    }
+    let token = fields.get("csrf").map(String::as_bytes).unwrap_or_default();
+    if !constant_time_eq(token, session.csrf_token.as_bytes()) {
+        return Err(forbidden_form());
+    }
+    Ok(fields)
+}
+
 fn forbidden_form() -> Response {
     (
         StatusCode::FORBIDDEN,

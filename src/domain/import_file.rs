@@ -166,12 +166,9 @@ fn column_fields(
             }
             None => {
                 let name = column.to_lowercase();
-                if known(&name) {
-                    Some(name)
-                } else if name == "vendor_customer_id" {
-                    // An export's own-id column: the importing product's id again.
-                    own_ids.then(|| "id".to_owned())
-                } else if SKIPPED_COLUMNS.contains(&name.as_str()) {
+                if let Some(field) = guess_field(column, own_ids) {
+                    Some(field.to_owned())
+                } else if name == "vendor_customer_id" || SKIPPED_COLUMNS.contains(&name.as_str()) {
                     None
                 } else {
                     return Err(FieldError::new(
@@ -212,6 +209,55 @@ fn column_fields(
         fields.push(field);
     }
     Ok(fields)
+}
+
+/// The field a column fills without a mapping: its header read as a field name
+/// (case-insensitively; `id` even for a key that may not fill it, which is then told
+/// so); an export's `vendor_customer_id` is a product's own `id` again.
+pub fn guess_field(header: &str, own_ids: bool) -> Option<&'static str> {
+    let name = header.trim().to_lowercase();
+    if name == "vendor_customer_id" {
+        return own_ids.then_some("id");
+    }
+    IMPORT_FIELDS.iter().copied().find(|field| *field == name)
+}
+
+/// The start of a file as a person choosing its mapping sees it: the header and the
+/// first `rows` data rows, and how many rows it has in all.
+pub struct FilePreview {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub total: u64,
+}
+
+/// Reads `content` for its preview, with the checks that need no mapping (UTF-8, a
+/// header).
+pub fn preview(content: &[u8], rows: usize) -> Result<FilePreview, FieldError> {
+    let body = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
+    let mut first = reader(body, detect_delimiter(body));
+    let mut header = StringRecord::new();
+    let header: Vec<String> = match first.read_record(&mut header) {
+        Ok(true) => header.iter().map(|cell| cell.trim().to_owned()).collect(),
+        _ => Vec::new(),
+    };
+    // Every column skipped: the layout's own checks alone.
+    let skip_all: Map<String, Value> = header.iter().map(|h| (h.clone(), Value::Null)).collect();
+    let layout = read_layout(content, Some(&skip_all), false)?;
+    let mut cursor = RowCursor::new(
+        content,
+        layout.delimiter,
+        layout.start_byte,
+        layout.start_line,
+    );
+    let shown = std::iter::from_fn(|| cursor.next_row())
+        .take(rows)
+        .map(|row| row.cells)
+        .collect();
+    Ok(FilePreview {
+        header: layout.header,
+        rows: shown,
+        total: layout.rows,
+    })
 }
 
 /// Reads the data rows of a file in order, and says where the next unread one starts

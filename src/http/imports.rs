@@ -253,16 +253,23 @@ async fn errors(
 ) -> ApiResult<Response> {
     let id = ImportId::parse(&raw).ok_or_else(|| ApiError::not_found("import"))?;
     let chunks = state.hub.import_error_file(&who.principal, &id).await?;
-    let body = axum::body::Body::from_stream(chunks);
+    Ok(csv_attachment(
+        axum::body::Body::from_stream(chunks),
+        &format!("{id}-errors.csv"),
+    ))
+}
+
+/// A CSV download: its media type, and the file name a browser saves it under (`name`
+/// is made of ids and ASCII words: always a valid header value).
+pub(crate) fn csv_attachment(body: axum::body::Body, name: &str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{}-errors.csv\"", id))
-    {
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    Ok(response)
+    response
 }

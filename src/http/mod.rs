@@ -31,6 +31,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use idempotency::RETENTION_HOURS as IDEMPOTENCY_RETENTION_HOURS;
+pub(crate) use imports::csv_attachment;
+pub use imports::MAX_IMPORT_BYTES;
 
 /// Request bodies over this size are refused with `413`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
