@@ -76,6 +76,25 @@ fn settled(status: StatusCode) -> bool {
         || status == StatusCode::PAYLOAD_TOO_LARGE)
 }
 
+/// Adds a request body to its fingerprint. A multipart body's boundary is the client
+/// library's random pick, new on each send (curl's `-F`, reqwest, browsers): a retry of the
+/// same upload must match the first, so the boundary is left out of the hash.
+fn hash_body(digest: &mut Sha256, content_type: Option<&HeaderValue>, bytes: &[u8]) {
+    let boundary = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok());
+    let Some(boundary) = boundary else {
+        digest.update(bytes);
+        return;
+    };
+    let mut rest = 0;
+    for at in memchr::memmem::find_iter(bytes, boundary.as_bytes()) {
+        digest.update(&bytes[rest..at]);
+        rest = at + boundary.len();
+    }
+    digest.update(&bytes[rest..]);
+}
+
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
@@ -107,7 +126,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     digest.update(b" ");
     digest.update(parts.uri.to_string());
     digest.update(b"\n");
-    digest.update(&bytes);
+    hash_body(&mut digest, parts.headers.get(header::CONTENT_TYPE), &bytes);
     let request_hash = hex::encode(digest.finalize());
 
     let store = state.hub.store();
