@@ -53,19 +53,7 @@ pub fn process_cpu_seconds(pid: u32) -> f64 {
     fields.iter().sum::<f64>() / 100.0
 }
 
-/// Resets the kernel's peak-RSS mark (VmHWM) of `pid`, so the next reading covers one
-/// scenario.
-pub fn reset_peak_rss(pid: u32) {
-    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
-}
-
-/// The peak resident memory of `pid` since start or the last reset, in MB.
-pub fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
+pub use testkit::{peak_rss_mb, reset_peak_rss};
 
 #[cfg(test)]
 mod tests {

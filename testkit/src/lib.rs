@@ -10,4 +10,4 @@ mod receiver;
 mod server;
 
 pub use receiver::{Answer, Receipt, Received, Receiver, ReceiverBuilder};
-pub use server::{Launch, ServerProcess};
+pub use server::{peak_rss_mb, reset_peak_rss, Launch, ServerProcess};

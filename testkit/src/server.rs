@@ -110,6 +110,16 @@ impl ServerProcess {
         self.child.id().expect("the server is running")
     }
 
+    /// Resets the kernel's peak-RSS mark (VmHWM), so the next reading covers what follows.
+    pub fn reset_peak_memory(&self) {
+        reset_peak_rss(self.pid());
+    }
+
+    /// Its peak resident memory since it started or the last reset, in MB.
+    pub fn peak_memory_mb(&self) -> Option<f64> {
+        peak_rss_mb(self.pid())
+    }
+
     /// Every line it wrote on stderr so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
@@ -132,4 +142,17 @@ impl ServerProcess {
             .expect("exits within 15 s of SIGTERM")
             .expect("wait for the server")
     }
+}
+
+/// Resets the kernel's peak-RSS mark (VmHWM) of `pid`.
+pub fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+/// The peak resident memory of `pid` since start or the last reset, in MB (`VmHWM`).
+pub fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }

@@ -119,6 +119,24 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Runs one statement on the database, as an operator's SQL session would.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        if self.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("open the SQLite database");
+            sqlx::query(sql).execute(&mut conn).await.expect(sql);
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            sqlx::query(sql).execute(&mut conn).await.expect(sql);
+        }
+    }
+}
+
 async fn admin_sql(base: &str, sql: &str) {
     use sqlx::Connection;
     let options = sqlx::postgres::PgConnectOptions::from_str(base).expect("postgres URL");
