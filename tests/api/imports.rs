@@ -12,6 +12,8 @@ on_both_backends!(
     an_import_writes_its_rows_and_files_its_failures,
     an_import_applies_on_duplicate_and_refuses_unreadable_files,
     an_export_imports_back_as_it_was,
+    an_import_is_started_once_per_idempotency_key,
+    an_export_of_100000_customers_stays_under_100_mb,
 );
 
 struct Account {
@@ -230,9 +232,29 @@ async fn start_import(
     file: &[u8],
     mapping: Option<Value>,
 ) -> crate::support::Resp {
-    let path = format!("/v1/imports?account_id={}{query}", a.account);
-    match mapping {
-        None => a.app.post_raw(&path, key, "text/csv", file.to_vec()).await,
+    upload(a, key, query, file, mapping, None).await.0
+}
+
+/// `POST /v1/imports`: the file as a raw CSV body, or with a mapping as a multipart form
+/// (whose boundary is answered, reqwest's random pick); with an `Idempotency-Key` if given.
+async fn upload(
+    a: &Account,
+    key: &str,
+    query: &str,
+    file: &[u8],
+    mapping: Option<Value>,
+    idempotency_key: Option<&str>,
+) -> (crate::support::Resp, Option<String>) {
+    let url = format!("{}/v1/imports?account_id={}{query}", a.app.base, a.account);
+    let mut req = a.app.client.post(url).bearer_auth(key);
+    if let Some(idempotency_key) = idempotency_key {
+        req = req.header("idempotency-key", idempotency_key);
+    }
+    let boundary = match mapping {
+        None => {
+            req = req.header("content-type", "text/csv").body(file.to_vec());
+            None
+        }
         Some(mapping) => {
             let form = reqwest::multipart::Form::new()
                 .part(
@@ -240,15 +262,12 @@ async fn start_import(
                     reqwest::multipart::Part::bytes(file.to_vec()).file_name("customers.csv"),
                 )
                 .text("mapping", mapping.to_string());
-            let req = a
-                .app
-                .client
-                .post(format!("{}{path}", a.app.base))
-                .bearer_auth(key)
-                .multipart(form);
-            a.app.send(req).await
+            let boundary = form.boundary().to_owned();
+            req = req.multipart(form);
+            Some(boundary)
         }
-    }
+    };
+    (a.app.send(req).await, boundary)
 }
 
 /// Waits for the import to complete; answers its last view.
@@ -652,4 +671,125 @@ async fn an_export_imports_back_as_it_was(backend: Backend) {
         .find(|r| r[column("first_name")] == *"Round0")
         .unwrap();
     assert_eq!(&formula[column("last_name")], "'=cmd|' /C calc'!A0");
+}
+
+/// `Idempotency-Key` on `POST /v1/imports` (SPEC section 4): a retried upload answers the
+/// first import, not a second one writing every row again, also when the retry is a
+/// multipart form under a new boundary (each send picks its own); the key with another
+/// file is refused.
+async fn an_import_is_started_once_per_idempotency_key(backend: Backend) {
+    let a = account(backend).await;
+    let file = |tag: &str| {
+        let mut f = String::from("first_name,email\n");
+        for i in 0..20 {
+            f.push_str(&format!("Idem{i},{tag}{i}@example.com\n"));
+        }
+        f.into_bytes()
+    };
+    let (first, _) = upload(&a, &a.writer_key, "", &file("raw"), None, Some("raw-1")).await;
+    first.expect(202);
+    let (again, _) = upload(&a, &a.writer_key, "", &file("raw"), None, Some("raw-1")).await;
+    again.expect(202);
+    assert_eq!(again.str("import_id"), first.str("import_id"));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.header("location"), first.header("location"));
+
+    let mapping = json!({"first_name": "first_name", "email": "email"});
+    let form_upload = |tag: &'static str| {
+        let (a, file, mapping) = (&a, file(tag), mapping.clone());
+        async move { upload(a, &a.writer_key, "", &file, Some(mapping), Some("form-1")).await }
+    };
+    let (form, one) = form_upload("form").await;
+    form.expect(202);
+    let (retried, other) = form_upload("form").await;
+    assert_ne!(one, other, "each send has a boundary of its own");
+    retried.expect(202);
+    assert_eq!(retried.str("import_id"), form.str("import_id"));
+
+    let (reused, _) = form_upload("else").await;
+    reused.expect_problem(422, "idempotency_key_reused");
+
+    for started in [&first, &form] {
+        let done = completed(&a, &a.writer_key, &started.str("import_id")).await;
+        assert_eq!(done["created"], json!(20), "{done}");
+    }
+    let listed = a
+        .app
+        .get(
+            &format!("/v1/imports?account_id={}", a.account),
+            &a.writer_key,
+        )
+        .await;
+    listed.expect(200);
+    assert_eq!(
+        listed.body["imports"].as_array().unwrap().len(),
+        2,
+        "{}",
+        listed.body
+    );
+    let customers = a
+        .app
+        .get(
+            &format!("/v1/customers?account_id={}", a.account),
+            &a.writer_key,
+        )
+        .await;
+    assert_eq!(customers.body["total_results"], json!(40));
+}
+
+/// The export streams (SPEC section 12): a 100,000-customer account goes out page by page,
+/// and the server (its own process, as deployed) never holds more than a page of it. The
+/// account is 1,000 customers written through the API, each copied 99 times in SQL.
+async fn an_export_of_100000_customers_stays_under_100_mb(backend: Backend) {
+    let a = account(backend).await;
+    create_all(&a, (0..1_000).map(|i| json!({"account_id": a.account,
+        "first_name": format!("Stream{i}"), "last_name": format!("Memory{}", i % 37),
+        "email": [format!("s{i}@example.com"), format!("s{i}.other@example.org")],
+        "phone": format!("+1212{}", 2_000_000 + i), "address": format!("{i} Long Street, Suite {i}"),
+        "city": "Saskatoon", "state": "SK", "country": "CA", "tags": ["export", "memory"],
+        "permission_to_contact": i % 2 == 0})).collect()).await;
+    let admin = a.app.admin_key.clone();
+    let db = a.app.into_database().await;
+    db.execute(
+        "WITH RECURSIVE copy(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM copy WHERE n < 99) \
+         INSERT INTO customers (customer_id, scope, account_id, owner_product_id, status, first_name, \
+           last_name, emails, phones, address, city, state, country, tags, permission_to_contact, \
+           origins, version, created, updated, first_name_sort, last_name_sort, search) \
+         SELECT c.customer_id || '-' || copy.n, c.scope, c.account_id, c.owner_product_id, c.status, \
+           c.first_name, c.last_name, c.emails, c.phones, c.address, c.city, c.state, c.country, \
+           c.tags, c.permission_to_contact, c.origins, c.version, c.created, c.updated, \
+           c.first_name_sort, c.last_name_sort, c.search \
+         FROM customers c CROSS JOIN copy",
+    )
+    .await;
+
+    let server = crate::support::server(&[
+        ("CUSTOMER_LIST_DATABASE_URL", db.url.clone()),
+        ("CUSTOMER_LIST_ADMIN_KEY", admin),
+        ("RUST_LOG", "warn".to_owned()),
+    ])
+    .await;
+    server.reset_peak_memory();
+    let idle = server.peak_memory_mb().expect("the server's memory");
+    let mut body = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/customers/export?account_id={}&sort=last_name",
+            server.base, a.account
+        ))
+        .bearer_auth(&a.writer_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body.status(), 200);
+    let (mut lines, mut bytes) = (0usize, 0usize);
+    while let Some(chunk) = body.chunk().await.unwrap() {
+        lines += chunk.iter().filter(|&&b| b == b'\n').count();
+        bytes += chunk.len();
+    }
+    let peak = server.peak_memory_mb().expect("the server's memory");
+    assert_eq!(lines, 100_001, "the header and every customer");
+    assert!(
+        peak < 100.0,
+        "peak {peak:.1} MB (idle {idle:.1} MB) for an export of {bytes} bytes"
+    );
 }
