@@ -155,24 +155,19 @@ impl Hub {
         Ok(stream::once(async { Ok(header) }).chain(pages))
     }
 
-    /// Writes a batch of an import's rows, in order, adding to `counts`; answers the
-    /// failed rows. A row a previous worker wrote before it died (found by the ids the
-    /// row's line derives) counts as what it became and is not written again. A failure
-    /// that is not the row's (the database, say) fails the whole batch, to be retried.
-    pub async fn write_import_rows(
+    /// Reads a batch of an import's rows and checks each (no write: the worker prepares
+    /// the next batch while the one before it is written). `after_lease`: the batch is the
+    /// first after a lease, so rows a dead worker wrote without recording may be in it;
+    /// they are found by the ids their lines derive and count as what they became.
+    pub async fn prepare_import_rows(
         &self,
         job: &LeasedImport,
         rows: Vec<FileRow>,
-        counts: &mut ImportCounts,
-    ) -> ApiResult<Vec<ImportErrorRow>> {
-        let who = Actor {
-            key_id: job.key_id.clone(),
-            principal: job.view.principal.clone(),
-        };
+        after_lease: bool,
+    ) -> ApiResult<ImportBatch> {
+        let principal = &job.view.principal;
         let account = AccountId::from_string(job.view.account_id.clone());
         let import_id = ImportId::from_string(job.view.import_id.clone());
-        let on_duplicate = OnDuplicate::parse(&job.view.on_duplicate)
-            .map_err(|_| ApiError::internal("an import's on_duplicate is unreadable"))?;
         let ids: Vec<NewIds> = rows
             .iter()
             .map(|row| {
@@ -180,20 +175,26 @@ impl Hub {
                 NewIds { customer, conflict }
             })
             .collect();
-        let wanted: Vec<String> = ids
-            .iter()
-            .flat_map(|ids| [ids.customer.to_string(), ids.conflict.to_string()])
-            .collect();
-        let stored: HashMap<String, String> = self
-            .store
-            .stored_records(&account, &wanted)
-            .await?
-            .into_iter()
-            .collect();
+        let stored: HashMap<String, String> = if after_lease {
+            let wanted: Vec<String> = ids
+                .iter()
+                .flat_map(|ids| [ids.customer.to_string(), ids.conflict.to_string()])
+                .collect();
+            self.store
+                .stored_records(&account, &wanted)
+                .await?
+                .into_iter()
+                .collect()
+        } else {
+            HashMap::new()
+        };
 
-        let mut errors = Vec::new();
-        let mut pending: Vec<(FileRow, ApiResult<(ScopeSettings, CustomerDraft, NewIds)>)> =
-            Vec::with_capacity(rows.len());
+        let mut batch = ImportBatch {
+            counts: ImportCounts::default(),
+            errors: Vec::new(),
+            pending: Vec::with_capacity(rows.len()),
+        };
+        let counts = &mut batch.counts;
         let mut scopes = HashMap::new();
         for (row, ids) in rows.into_iter().zip(ids) {
             if stored.contains_key(ids.customer.as_str()) {
@@ -210,21 +211,45 @@ impl Hub {
                 Err(problem) => {
                     counts.processed += 1;
                     counts.failed += 1;
-                    errors.push(failed_row(row, problem));
+                    batch.errors.push(failed_row(row, problem));
                     continue;
                 }
                 Ok(mut body) => {
                     body.insert("account_id".into(), Value::String(account.to_string()));
-                    self.prepare_create(&who.principal, body, &mut scopes)
+                    self.prepare_create(principal, body, &mut scopes)
                         .await
                         .map(|(settings, draft)| (settings, draft, ids))
                 }
             };
             match prepared {
                 Err(err) if transient(&err) => return Err(err),
-                prepared => pending.push((row, prepared)),
+                prepared => batch.pending.push((row, prepared)),
             }
         }
+        Ok(batch)
+    }
+
+    /// Writes a prepared batch of an import's rows, in order, adding to `counts`; answers
+    /// the failed rows. A failure that is not the row's (the database, say) fails the
+    /// whole batch, to be retried.
+    pub async fn write_import_rows(
+        &self,
+        job: &LeasedImport,
+        batch: ImportBatch,
+        counts: &mut ImportCounts,
+    ) -> ApiResult<Vec<ImportErrorRow>> {
+        let who = Actor {
+            key_id: job.key_id.clone(),
+            principal: job.view.principal.clone(),
+        };
+        let on_duplicate = OnDuplicate::parse(&job.view.on_duplicate)
+            .map_err(|_| ApiError::internal("an import's on_duplicate is unreadable"))?;
+        let ImportBatch {
+            counts: checked,
+            mut errors,
+            pending,
+        } = batch;
+        counts.add(&checked);
         let (rows, prepared): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
         let results = self.create_prepared(&who, prepared, on_duplicate).await?;
         for (row, result) in rows.into_iter().zip(results) {
@@ -242,6 +267,14 @@ impl Hub {
         }
         Ok(errors)
     }
+}
+
+/// A batch of an import's rows, read and checked: what the checks settled (rows written
+/// before a crash, rows that cannot be read) and the rest, ready for the create path.
+pub struct ImportBatch {
+    counts: ImportCounts,
+    errors: Vec<ImportErrorRow>,
+    pending: Vec<(FileRow, ApiResult<(ScopeSettings, CustomerDraft, NewIds)>)>,
 }
 
 /// An import as the API shows it.

@@ -486,6 +486,16 @@ pub struct ImportCounts {
     pub failed: i64,
 }
 
+impl ImportCounts {
+    pub fn add(&mut self, other: &ImportCounts) {
+        self.processed += other.processed;
+        self.created += other.created;
+        self.merged += other.merged;
+        self.conflicts += other.conflicts;
+        self.failed += other.failed;
+    }
+}
+
 /// An import as the API shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImportView {
