@@ -113,13 +113,18 @@ fn link(params: &[(&str, &str)]) -> String {
 }
 
 /// The accounts an admin or partner picks from (empty for other keys), with
-/// `account_id` defaulted to the first when the request names none. The account: the one
-/// asked for, else an account key's own, else (admin, partner) the first it reaches.
+/// `account_id` defaulted when the request names none: an account key's own account,
+/// else (admin, partner) the first it reaches.
 pub(super) async fn account_choices(
     state: &AppState,
     who: &Principal,
     params: &mut std::collections::HashMap<String, String>,
 ) -> crate::error::ApiResult<Vec<(String, String)>> {
+    if let Principal::Account(own) = who {
+        params
+            .entry("account_id".into())
+            .or_insert_with(|| own.to_string());
+    }
     if !matches!(who, Principal::Admin | Principal::Partner(_)) {
         return Ok(Vec::new());
     }

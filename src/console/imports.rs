@@ -7,11 +7,10 @@
 use super::customers::account_choices;
 use super::history::when;
 use super::session::{checked_fields, Signed};
-use super::{is_htmx, render, Frame};
-use crate::domain::import_file::{guess_field, preview, IMPORT_FIELDS};
+use super::{is_htmx, refusal, render, Frame};
+use crate::domain::import_file::{guess_field, header_of, preview, IMPORT_FIELDS};
 use crate::domain::tenancy::{Actor, Principal};
 use crate::domain::{AccountId, ImportId};
-use crate::error::ApiError;
 use crate::http::extract::parse_query;
 use crate::http::AppState;
 use crate::service::customers::input::OnDuplicate;
@@ -112,13 +111,6 @@ fn progress(view: &ImportView) -> Progress {
     }
 }
 
-fn refusal(err: ApiError) -> Response {
-    if err.status.is_server_error() {
-        return err.into_response();
-    }
-    (err.status, err.detail).into_response()
-}
-
 /// `GET /console/imports`: the upload form and the account's imports, newest first.
 pub async fn list(
     State(state): State<AppState>,
@@ -146,11 +138,8 @@ async fn page(
     error: Option<String>,
 ) -> Response {
     let who = &session.key.principal;
-    let account_id = match (params.get("account_id"), who) {
-        (Some(id), _) => id.clone(),
-        (None, Principal::Account(id)) => id.to_string(),
-        _ => String::new(),
-    };
+    // `account_choices` filled it in when it could.
+    let account_id = params.get("account_id").cloned().unwrap_or_default();
     let mut imports = Vec::new();
     if let Some(account) = AccountId::parse(&account_id) {
         match state.hub.list_imports(who, &account, None, 20).await {
@@ -293,13 +282,7 @@ pub async fn start(
         Ok(accounts) => accounts,
         Err(err) => return err.into_response(),
     };
-    let account = params
-        .get("account_id")
-        .and_then(|id| AccountId::parse(id))
-        .or(match who {
-            Principal::Account(id) => Some(id.clone()),
-            _ => None,
-        });
+    let account = params.get("account_id").and_then(|id| AccountId::parse(id));
     let refused = |message: String| {
         let (state, session, accounts, params) =
             (&state, &session, accounts.clone(), params.clone());
@@ -326,7 +309,7 @@ pub async fn start(
         .and_then(|v| OnDuplicate::parse(v).ok())
         .unwrap_or(OnDuplicate::Conflict);
     // The pickers name each column by its place; the mapping names it by its header.
-    let header = preview(&file, 0).map(|p| p.header).unwrap_or_default();
+    let header = header_of(&file);
     let mut mapping = Map::new();
     for (index, column) in header.iter().enumerate() {
         if let Some(field) = fields.get(&format!("column-{index}")) {

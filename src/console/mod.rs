@@ -194,3 +194,12 @@ fn render(status: StatusCode, template: &impl askama::Template) -> Response {
         }
     }
 }
+
+/// A refused request as a plain page: the API's status and its detail in words (a server
+/// error stays the API's problem document).
+fn refusal(err: crate::error::ApiError) -> Response {
+    if err.status.is_server_error() {
+        return err.into_response();
+    }
+    (err.status, err.detail).into_response()
+}

@@ -4,7 +4,7 @@
 
 use super::history::when;
 use super::session::{Signed, SignedForm};
-use super::{render, Frame};
+use super::{refusal, render, Frame};
 use crate::domain::customer::Email;
 use crate::domain::tenancy::Principal;
 use crate::domain::{AccountId, CustomerId, ErasureId};
@@ -48,13 +48,6 @@ fn said(status: &str) -> &'static str {
         "requester" => "Asked for the erasure",
         _ => "Unknown",
     }
-}
-
-fn refusal(err: ApiError) -> Response {
-    if err.status.is_server_error() {
-        return err.into_response();
-    }
-    (err.status, err.detail).into_response()
 }
 
 /// Erases the customer; the answer is its receipt's page.

@@ -3,25 +3,26 @@
 //! stored), and each row as a create body. Parsing is the `csv` crate's (RFC 4180:
 //! quoted fields, embedded newlines, doubled quotes).
 
-use super::spreadsheet::restore;
+use super::spreadsheet::{restore, EXPORT_COLUMNS};
 use crate::error::FieldError;
 use csv::{ReaderBuilder, StringRecord};
 use serde_json::{Map, Value};
 
-/// The fields a column can fill (the create body's names).
-pub const IMPORT_FIELDS: [&str; 11] = [
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address",
-    "city",
-    "state",
-    "country",
-    "tags",
-    "permission_to_contact",
-    "id",
-];
+/// The fields a column can fill (the create body's names): the export's columns of the
+/// customer's own data, so that an export imports back, and a product's own `id`.
+pub const IMPORT_FIELDS: [&str; 11] = import_fields();
+
+const fn import_fields() -> [&'static str; 11] {
+    // EXPORT_COLUMNS: customer_id, vendor_customer_id, then the 10 data columns.
+    let mut fields = [""; 11];
+    let mut i = 0;
+    while i < 10 {
+        fields[i] = EXPORT_COLUMNS[2 + i];
+        i += 1;
+    }
+    fields[10] = "id";
+    fields
+}
 
 /// Columns read past without a mapping: the hub's own ids and times in an export (a new
 /// import gets new ones) and the columns the error file adds, so that an export, or an
@@ -230,18 +231,26 @@ pub struct FilePreview {
     pub total: u64,
 }
 
-/// Reads `content` for its preview, with the checks that need no mapping (UTF-8, a
-/// header).
-pub fn preview(content: &[u8], rows: usize) -> Result<FilePreview, FieldError> {
+/// The file's header row alone (empty when it has none), its cells trimmed: what a
+/// mapping names columns by. Reads no further than the first record.
+pub fn header_of(content: &[u8]) -> Vec<String> {
     let body = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
     let mut first = reader(body, detect_delimiter(body));
     let mut header = StringRecord::new();
-    let header: Vec<String> = match first.read_record(&mut header) {
+    match first.read_record(&mut header) {
         Ok(true) => header.iter().map(|cell| cell.trim().to_owned()).collect(),
         _ => Vec::new(),
-    };
+    }
+}
+
+/// Reads `content` for its preview, with the checks that need no mapping (UTF-8, a
+/// header).
+pub fn preview(content: &[u8], rows: usize) -> Result<FilePreview, FieldError> {
     // Every column skipped: the layout's own checks alone.
-    let skip_all: Map<String, Value> = header.iter().map(|h| (h.clone(), Value::Null)).collect();
+    let skip_all: Map<String, Value> = header_of(content)
+        .into_iter()
+        .map(|h| (h, Value::Null))
+        .collect();
     let layout = read_layout(content, Some(&skip_all), false)?;
     let mut cursor = RowCursor::new(
         content,

@@ -8,7 +8,7 @@ use crate::error::ApiResult;
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
 use crate::input::id_text;
-use crate::service::accounts::{parse_page_size, NewAccount, TenantQuery, DEFAULT_PAGE_SIZE};
+use crate::service::accounts::{NewAccount, TenantQuery};
 use crate::service::activations::{ActivationInput, ActivationView};
 use crate::service::keys::IssuedKey;
 use axum::extract::State;
@@ -65,9 +65,7 @@ pub(super) fn tenant_query<Id: crate::domain::ParseId>(
             true => params.parse("partner_id", id_text::<PartnerId>)?,
             false => None,
         },
-        page_size: params
-            .parse("page_size", parse_page_size)?
-            .unwrap_or(DEFAULT_PAGE_SIZE),
+        page_size: params.page_size()?,
         cursor: params.parse("cursor", TimeCursor::decode::<Id>)?,
     })
 }

@@ -9,8 +9,7 @@ use crate::domain::{AccountId, ErasureId};
 use crate::error::{ApiError, ApiResult};
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
-use crate::input::{id, id_text, text, Fields, FromInput, Patch};
-use crate::service::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
+use crate::input::{id, text, Fields, FromInput, Patch};
 use crate::service::customers::{receipt, ErasureInput, SuppressedValue};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -92,12 +91,8 @@ async fn list(
     Caller(who): Caller,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    let account = params
-        .parse("account_id", id_text::<AccountId>)?
-        .ok_or_else(|| ApiError::invalid_field("account_id", "is required"))?;
-    let limit = params
-        .parse("page_size", parse_page_size)?
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let account: AccountId = params.required_id("account_id")?;
+    let limit = params.page_size()?;
     let cursor = params.0.get("cursor").map(String::as_str);
     let (views, next) = state
         .hub

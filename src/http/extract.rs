@@ -202,6 +202,20 @@ impl Params {
                 .map_err(|message| ApiError::validation(vec![FieldError::new(name, message)])),
         }
     }
+
+    /// The id parameter `name`, which the route requires.
+    pub fn required_id<T: ParseId>(&self, name: &str) -> Result<T, ApiError> {
+        self.parse(name, crate::input::id_text::<T>)?
+            .ok_or_else(|| ApiError::invalid_field(name, "is required"))
+    }
+
+    /// `page_size`, or the listings' default.
+    pub fn page_size(&self) -> Result<i64, ApiError> {
+        use crate::service::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
+        Ok(self
+            .parse("page_size", parse_page_size)?
+            .unwrap_or(DEFAULT_PAGE_SIZE))
+    }
 }
 
 /// One id from the path, parsed as its type: a malformed id names nothing, so it is the

@@ -9,8 +9,6 @@ use crate::domain::{AccountId, ImportId};
 use crate::error::{ApiError, ApiResult};
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
-use crate::input::id_text;
-use crate::service::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
 use crate::service::customers::input::OnDuplicate;
 use crate::service::imports::import_json;
 use axum::body::Bytes;
@@ -77,9 +75,7 @@ async fn start(
     params: Params,
     request: Request,
 ) -> ApiResult<Response> {
-    let account = params
-        .parse("account_id", id_text::<AccountId>)?
-        .ok_or_else(|| ApiError::invalid_field("account_id", "is required"))?;
+    let account: AccountId = params.required_id("account_id")?;
     let on_duplicate = params
         .parse("on_duplicate", OnDuplicate::parse)?
         .unwrap_or(OnDuplicate::Conflict);
@@ -197,12 +193,8 @@ async fn list(
     Caller(who): Caller,
     params: Params,
 ) -> ApiResult<Json<Value>> {
-    let account = params
-        .parse("account_id", id_text::<AccountId>)?
-        .ok_or_else(|| ApiError::invalid_field("account_id", "is required"))?;
-    let limit = params
-        .parse("page_size", parse_page_size)?
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let account: AccountId = params.required_id("account_id")?;
+    let limit = params.page_size()?;
     let cursor = params.parse("cursor", TimeCursor::decode::<ImportId>)?;
     let page = state
         .hub

@@ -8,7 +8,7 @@ use crate::error::ApiResult;
 use crate::http::openapi as doc;
 use crate::http::openapi::problem;
 use crate::input::id_text;
-use crate::service::accounts::{parse_page_size, DEFAULT_PAGE_SIZE};
+use crate::service::accounts::parse_page_size;
 use crate::service::webhooks::{decode_feed_cursor, decode_log_cursor};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -104,9 +104,7 @@ async fn deliveries(
         .parse("customer_id", id_text::<CustomerId>)?
         .map(|id| id.to_string());
     let before = params.parse("cursor", decode_log_cursor)?;
-    let limit = params
-        .parse("page_size", parse_page_size)?
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let limit = params.page_size()?;
     let (views, next) = state
         .hub
         .deliveries(&who, &id, status, customer, before, limit)

@@ -367,23 +367,12 @@ async fn an_import_survives_the_death_of_its_server_postgres() {
         .unwrap();
     let id = started["import_id"].as_str().unwrap().to_owned();
     let progress = || {
-        let (client, url, admin, id) = (
+        let (client, url, admin) = (
             client.clone(),
-            survivor_url.clone(),
+            format!("{survivor_url}/v1/imports/{id}"),
             admin.clone(),
-            id.clone(),
         );
-        async move {
-            client
-                .get(format!("{url}/v1/imports/{id}"))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        async move { call(&client, reqwest::Method::GET, url, &admin, json!(null)).await }
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while progress().await["processed"].as_i64().unwrap() < 2_000 {
