@@ -12,7 +12,11 @@
 //! 5. catching up: a backfill of the big account to one product (snapshots/s, machine CPU
 //!    per snapshot vs the same bodies posted straight; live-delivery p99 to that product
 //!    during the backfill vs without) ([`backfill`]);
-//! 6. the server's peak resident memory in each.
+//! 6. a CSV import through `POST /v1/imports` vs one raw `COPY` of the rows it wrote into
+//!    the same tables ([`transfer`]);
+//! 7. the CSV export of the big account in the full database vs a raw `COPY ... TO
+//!    STDOUT` of the same rows ([`transfer`]);
+//! 8. the server's peak resident memory in each.
 //!
 //! Environment (set by `scripts/bench`): BENCH_BIN (release customer-list binary),
 //! BENCH_DATABASE_URL (an empty Postgres database), BENCH_PGBENCH (pgbench path),
@@ -26,6 +30,7 @@ mod list;
 mod load;
 mod report;
 mod tenants;
+mod transfer;
 
 use crate::env;
 use crate::measure::round;
@@ -117,11 +122,38 @@ pub async fn run() {
     }
     let mut report = Report::default();
     let started = Instant::now();
-    creates::single_creates(&mut report, &sizes, &pool, &http, &urls).await;
-    let big = bulk::bulk_import(&mut report, &sizes, &pool, &http, &urls).await;
-    list::list_and_search(&mut report, &sizes, &pool, &http, &big).await;
-    fan_out::fan_out(&mut report, &sizes, &pool, &http).await;
-    backfill::backfill(&mut report, &pool, &http, &big).await;
+    // BENCH_ONLY=import,fan-out runs some scenarios alone, to iterate on one (list, export
+    // and backfill need bulk's account).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let wants = |name: &str| {
+        only.as_ref()
+            .is_none_or(|o| o.split(',').any(|n| n == name))
+    };
+    if wants("creates") {
+        creates::single_creates(&mut report, &sizes, &pool, &http, &urls).await;
+    }
+    let big = if wants("bulk") {
+        Some(bulk::bulk_import(&mut report, &sizes, &pool, &http, &urls).await)
+    } else {
+        None
+    };
+    if wants("import") {
+        transfer::csv_import(&mut report, &sizes, &pool, &http).await;
+    }
+    if let Some(big) = &big {
+        if wants("list") {
+            list::list_and_search(&mut report, &sizes, &pool, &http, big).await;
+        }
+        if wants("export") {
+            transfer::csv_export(&mut report, &pool, &http, big).await;
+        }
+    }
+    if wants("fan-out") {
+        fan_out::fan_out(&mut report, &sizes, &pool, &http).await;
+    }
+    if let (Some(big), true) = (&big, wants("backfill")) {
+        backfill::backfill(&mut report, &pool, &http, big).await;
+    }
 
     let table = report.markdown();
     println!("{table}");

@@ -39,11 +39,25 @@ pub(super) async fn api(
     value
 }
 
+/// A partner (new unless given), an account, a one-way writer and a two-way receiver per
+/// webhook URL.
 pub(super) async fn tenant(
     http: &reqwest::Client,
     base: &str,
     partner: Option<&str>,
     webhook_urls: &[String],
+) -> Tenant {
+    let receivers: Vec<Option<String>> = webhook_urls.iter().cloned().map(Some).collect();
+    tenant_with(http, base, partner, &receivers).await
+}
+
+/// Like [`tenant`], with receivers that may have no webhook (they read the event feed:
+/// nothing is queued for them).
+pub(super) async fn tenant_with(
+    http: &reqwest::Client,
+    base: &str,
+    partner: Option<&str>,
+    receivers_webhooks: &[Option<String>],
 ) -> Tenant {
     let partner = match partner {
         Some(p) => p.to_owned(),
@@ -102,9 +116,9 @@ pub(super) async fn tenant(
     };
     let (writer, writer_key) = product("writer".into(), None, "one_way").await;
     let mut receivers = Vec::new();
-    for (i, url) in webhook_urls.iter().enumerate() {
+    for (i, url) in receivers_webhooks.iter().enumerate() {
         receivers.push(
-            product(format!("receiver {i}"), Some(url.clone()), "two_way")
+            product(format!("receiver {i}"), url.clone(), "two_way")
                 .await
                 .0,
         );
