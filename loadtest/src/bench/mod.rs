@@ -129,6 +129,11 @@ pub async fn run() {
         only.as_ref()
             .is_none_or(|o| o.split(',').any(|n| n == name))
     };
+    // First, on the empty database: the import's server runs its worker, so it would
+    // also send the deliveries the later scenarios leave queued.
+    if wants("import") {
+        transfer::csv_import(&mut report, &sizes, &pool, &http).await;
+    }
     if wants("creates") {
         creates::single_creates(&mut report, &sizes, &pool, &http, &urls).await;
     }
@@ -137,9 +142,6 @@ pub async fn run() {
     } else {
         None
     };
-    if wants("import") {
-        transfer::csv_import(&mut report, &sizes, &pool, &http).await;
-    }
     if let Some(big) = &big {
         if wants("list") {
             list::list_and_search(&mut report, &sizes, &pool, &http, big).await;
