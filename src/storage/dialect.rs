@@ -118,12 +118,14 @@ pub trait Dialect: Database {
     /// Within a transaction that queued deliveries: tells every server on commit.
     fn signal_deliveries<'c>(
         conn: &'c mut Self::Connection,
+        instance: &'c str,
     ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
 
     /// Forwards other servers' delivery signals to `wakeup` until `shutdown`.
     fn forward_notifications(
         pools: &Pools<Self>,
         wakeup: Arc<Notify>,
+        instance: Arc<str>,
         shutdown: CancellationToken,
     ) -> BoxFuture<'_, ()>;
 

@@ -4,6 +4,7 @@
 //! account (or owning product), so the Postgres backend can later be sharded by account.
 //! Storage knows nothing of HTTP: it answers with the plain values of `model.rs`.
 
+mod cache;
 mod dialect;
 mod error;
 mod model;
@@ -13,6 +14,7 @@ mod sql;
 mod sqlite;
 mod time;
 
+pub use cache::TENANCY_TTL;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use postgres::PostgresStore;

@@ -136,11 +136,16 @@ impl Dialect for Postgres {
         begin_running(pools, RELAX_COMMIT).boxed()
     }
 
-    /// `NOTIFY` on commit of the transaction that queued deliveries, for every server.
-    fn signal_deliveries<'c>(conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+    /// `NOTIFY` on commit of the transaction that queued deliveries, for every server;
+    /// the payload names the store that sent it.
+    fn signal_deliveries<'c>(
+        conn: &'c mut PgConnection,
+        instance: &'c str,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         async move {
-            sqlx::query("SELECT pg_notify($1, '')")
+            sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(DELIVERY_CHANNEL)
+                .bind(instance)
                 .execute(conn)
                 .await?;
             Ok(())
@@ -154,6 +159,7 @@ impl Dialect for Postgres {
     fn forward_notifications(
         pools: &Pools<Self>,
         wakeup: Arc<Notify>,
+        instance: Arc<str>,
         shutdown: CancellationToken,
     ) -> BoxFuture<'_, ()> {
         async move {
@@ -163,8 +169,10 @@ impl Dialect for Postgres {
                         sqlx::postgres::PgListener::connect_with(&pools.read).await?;
                     listener.listen(DELIVERY_CHANNEL).await?;
                     loop {
-                        listener.recv().await?;
-                        wakeup.notify_one();
+                        // Its own signals: the dispatcher was woken when they were sent.
+                        if listener.recv().await?.payload() != &*instance {
+                            wakeup.notify_one();
+                        }
                     }
                     #[allow(unreachable_code)]
                     Ok::<(), sqlx::Error>(())

@@ -129,6 +129,7 @@ impl Dialect for Sqlite {
     /// Wake-ups are in-process only (the store's own `Notify`).
     fn signal_deliveries<'c>(
         _: &'c mut SqliteConnection,
+        _: &'c str,
     ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         async { Ok(()) }.boxed()
     }
@@ -136,6 +137,7 @@ impl Dialect for Sqlite {
     fn forward_notifications(
         _: &Pools<Self>,
         _: Arc<Notify>,
+        _: Arc<str>,
         shutdown: CancellationToken,
     ) -> BoxFuture<'_, ()> {
         async move { shutdown.cancelled().await }.boxed()

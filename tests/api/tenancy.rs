@@ -233,3 +233,87 @@ async fn revoked_and_unknown_keys_are_unauthorized(backend: Backend) {
         .unwrap();
     assert_eq!(basic.status(), 401);
 }
+
+/// Replicas keep keys in memory for a moment (`storage::cache`): a key revoked through
+/// one server is refused by that server at once and by every other within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_fails_on_every_server_within_a_second_postgres() {
+    use crate::support::{replicas, Replicas};
+    use std::time::{Duration, Instant};
+    let Replicas {
+        db: _db,
+        admin,
+        one: revoking,
+        two: other,
+    } = replicas(&[]).await;
+    let client = reqwest::Client::new();
+    let send = |method: Method, base: &str, path: &str, key: &str| {
+        let request = client
+            .request(method.clone(), format!("{base}{path}"))
+            .bearer_auth(key);
+        match method {
+            Method::POST => request.json(&json!({"name": "p"})),
+            _ => request,
+        }
+        .send()
+    };
+    let created: Value = send(Method::POST, &revoking.base, "/v1/partners", &admin)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let partner = created["partner_id"].as_str().unwrap();
+    let issued: Value = send(
+        Method::POST,
+        &revoking.base,
+        &format!("/v1/partners/{partner}/keys"),
+        &admin,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let (key_id, key) = (
+        issued["key_id"].as_str().unwrap(),
+        issued["api_key"].as_str().unwrap(),
+    );
+    for base in [&revoking.base, &other.base] {
+        let status = send(Method::GET, base, "/v1/accounts", key)
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "the key works on every server first");
+    }
+
+    let revoked = send(
+        Method::DELETE,
+        &revoking.base,
+        &format!("/v1/keys/{key_id}"),
+        key,
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let at = Instant::now();
+    let here = send(Method::GET, &revoking.base, "/v1/accounts", key)
+        .await
+        .unwrap();
+    assert_eq!(here.status(), 401, "refused at once where it was revoked");
+    loop {
+        let there = send(Method::GET, &other.base, "/v1/accounts", key)
+            .await
+            .unwrap();
+        if there.status() == 401 {
+            break;
+        }
+        assert_eq!(there.status(), 200);
+        assert!(
+            at.elapsed() < Duration::from_secs(1),
+            "the other server still took the revoked key after {:?}",
+            at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -6,7 +6,7 @@
 //! twice) and moves the keyset: a server that dies mid-chunk rolls it back whole, and
 //! whichever server dispatches next resumes from the last chunk written.
 
-use super::SqlStore;
+use super::{Queued, SqlStore};
 use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, ProductId};
 use crate::storage::dialect::{Dialect, Sql};
@@ -223,13 +223,13 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
         .bind((customers.len() as i64) < chunk)
         .execute(&mut tx)
         .await?;
-        if queued > 0 {
-            DB::signal_deliveries(&mut tx).await?;
-        }
+        let signal = Queued {
+            events: 0,
+            deliveries: queued as u64,
+        };
+        self.announce(&mut tx, signal).await?;
         tx.commit().await?;
-        if queued > 0 {
-            self.wakeup.notify_one();
-        }
+        self.committed(signal);
         Ok(Some(queued))
     }
 

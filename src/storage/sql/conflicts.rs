@@ -4,7 +4,7 @@ use super::customers::{
     insert_association, insert_customer_rows, insert_customers_in, release_identifiers,
     rewrite_customer, update_in, CustomerValues,
 };
-use super::SqlStore;
+use super::{Queued, SqlStore};
 use crate::domain::customer::Customer;
 use crate::domain::CustomerId;
 use crate::storage::dialect::{Dialect, Sql, Tx};
@@ -32,15 +32,11 @@ impl<DB: Dialect> ConflictStore for SqlStore<DB> {
             tx.rollback().await?;
             return Ok(WriteOutcome::Stale);
         }
-        let outcome = insert_customers_in(&mut tx, std::slice::from_ref(row))
-            .await?
-            .pop()
-            .unwrap_or(WriteOutcome::Stale);
+        let (mut outcomes, queued) =
+            insert_customers_in(&mut tx, std::slice::from_ref(row)).await?;
+        let outcome = outcomes.pop().unwrap_or(WriteOutcome::Stale);
         // The new customer's event was written with it.
-        let written = usize::from(outcome == WriteOutcome::Done && row.event.is_some());
-        let outcome = self.finish(tx, outcome, None, None).await?;
-        self.events_written(written);
-        Ok(outcome)
+        self.finish(tx, outcome, None, None, queued).await
     }
 
     async fn merge_conflict_record(&self, m: ConflictMergeWrite<'_>) -> StoreResult<WriteOutcome> {
@@ -57,7 +53,8 @@ impl<DB: Dialect> ConflictStore for SqlStore<DB> {
                 other => other,
             };
         }
-        self.finish(tx, outcome, m.event, m.consent).await
+        self.finish(tx, outcome, m.event, m.consent, Queued::default())
+            .await
     }
 
     async fn merge_customers(&self, m: CustomerMergeWrite<'_>) -> StoreResult<WriteOutcome> {
@@ -86,7 +83,8 @@ impl<DB: Dialect> ConflictStore for SqlStore<DB> {
                 .execute(&mut tx)
                 .await?;
         }
-        self.finish(tx, outcome, m.event, m.consent).await
+        self.finish(tx, outcome, m.event, m.consent, Queued::default())
+            .await
     }
 
     async fn discard_conflict_record(&self, id: &CustomerId) -> StoreResult<bool> {

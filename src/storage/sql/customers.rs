@@ -2,7 +2,7 @@
 
 use super::consent::insert_consents;
 use super::events::{insert_event, Receivers};
-use super::{push_keyset_bound, SqlStore};
+use super::{push_keyset_bound, Queued, SqlStore};
 use crate::domain::consent::ConsentEntry;
 use crate::domain::customer::{Customer, CustomerScope, Identifier};
 use crate::domain::time::Timestamp;
@@ -30,14 +30,10 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
             return Ok(Vec::new());
         }
         let mut tx = self.begin_write().await?;
-        let outcomes = insert_customers_in(&mut tx, rows).await?;
+        let (outcomes, queued) = insert_customers_in(&mut tx, rows).await?;
+        self.announce(&mut tx, queued).await?;
         tx.commit().await?;
-        let written = rows
-            .iter()
-            .zip(&outcomes)
-            .filter(|(r, o)| r.event.is_some() && **o == WriteOutcome::Done)
-            .count();
-        self.events_written(written);
+        self.committed(queued);
         Ok(outcomes)
     }
 
@@ -121,7 +117,13 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
                 let outcome =
                     update_in(&mut tx, &customer, current.customer.version, &identifiers).await?;
                 let outcome = self
-                    .finish(tx, outcome, event.as_ref(), consent.as_ref())
+                    .finish(
+                        tx,
+                        outcome,
+                        event.as_ref(),
+                        consent.as_ref(),
+                        Queued::default(),
+                    )
                     .await?;
                 Ok(Modified::Written {
                     before: current,
@@ -146,15 +148,17 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
         }
         release_identifiers(&mut tx, &customer.customer_id).await?;
         // The event snapshots the vendor ids before they are released.
+        let mut queued = Queued::default();
         if let Some(event) = event {
-            insert_event(&mut tx, event, Receivers::TwoWay).await?;
+            queued = insert_event(&mut tx, event, Receivers::TwoWay).await?;
         }
         Sql::<DB>::new("DELETE FROM associations WHERE customer_id = $1")
             .bind(customer.customer_id.as_str())
             .execute(&mut tx)
             .await?;
+        self.announce(&mut tx, queued).await?;
         tx.commit().await?;
-        self.events_written(usize::from(event.is_some()));
+        self.committed(queued);
         Ok(WriteOutcome::Done)
     }
 
@@ -232,26 +236,29 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
 
 impl<DB: Dialect> SqlStore<DB> {
     /// Commits with the event (and the consent change) when the write went through;
-    /// rolls back otherwise.
+    /// rolls back otherwise. `before`: what the transaction queued already.
     pub(super) async fn finish(
         &self,
         mut tx: Tx<DB>,
         outcome: WriteOutcome,
         event: Option<&NewEvent>,
         consent: Option<&ConsentEntry>,
+        before: Queued,
     ) -> StoreResult<WriteOutcome> {
         if outcome != WriteOutcome::Done {
             tx.rollback().await?;
             return Ok(outcome);
         }
+        let mut queued = before;
         if let Some(event) = event {
-            insert_event(&mut tx, event, Receivers::TwoWay).await?;
+            queued += insert_event(&mut tx, event, Receivers::TwoWay).await?;
         }
         if let Some(consent) = consent {
             insert_consents(&mut tx, &[consent]).await?;
         }
+        self.announce(&mut tx, queued).await?;
         tx.commit().await?;
-        self.events_written(usize::from(event.is_some()));
+        self.committed(queued);
         Ok(outcome)
     }
 }
@@ -297,7 +304,7 @@ pub(super) async fn release_identifiers<DB: Dialect>(
 pub(super) async fn insert_customers_in<DB: Dialect>(
     tx: &mut Tx<DB>,
     rows: &[NewCustomer],
-) -> StoreResult<Vec<WriteOutcome>> {
+) -> StoreResult<(Vec<WriteOutcome>, Queued)> {
     let values: Vec<CustomerValues> = rows
         .iter()
         .map(|r| CustomerValues::of(&r.customer))
@@ -410,7 +417,7 @@ pub(super) async fn insert_customers_in<DB: Dialect>(
             r.event.as_ref().map(|e| (e, vendor_ids))
         })
         .collect();
-    super::events::insert_new_customer_events(tx, &events).await?;
+    let queued = super::events::insert_new_customer_events(tx, &events).await?;
     let consents: Vec<&ConsentEntry> = rows
         .iter()
         .zip(&outcomes)
@@ -418,7 +425,7 @@ pub(super) async fn insert_customers_in<DB: Dialect>(
         .filter_map(|(r, _)| r.consent.as_ref())
         .collect();
     insert_consents(tx, &consents).await?;
-    Ok(outcomes)
+    Ok((outcomes, queued))
 }
 
 fn push_association<'q, DB: Dialect>(row: &mut Row<'_, 'q, DB>, a: &'q NewAssociation) {

@@ -1,7 +1,7 @@
 //! Webhook deliveries: the dispatcher's claims and attempt records, the delivery log,
 //! and the webhook's state on its product.
 
-use super::{push_keyset_bound, SqlStore};
+use super::{push_keyset_bound, Queued, SqlStore};
 use crate::domain::tenants::{BREAKER_FAILURES, PROBE_FIRST_S, PROBE_MAX_S};
 use crate::domain::time::Timestamp;
 use crate::domain::wire::CUSTOMER_SNAPSHOT;
@@ -115,7 +115,13 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
     }
 
     async fn forward_notifications(&self, shutdown: CancellationToken) {
-        DB::forward_notifications(&self.pools, self.wakeup.clone(), shutdown).await
+        DB::forward_notifications(
+            &self.pools,
+            self.wakeup.clone(),
+            self.instance.clone(),
+            shutdown,
+        )
+        .await
     }
 
     async fn claim_deliveries(
@@ -333,13 +339,13 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         .execute(&mut tx)
         .await?
             > 0;
-        if retried {
-            DB::signal_deliveries(&mut tx).await?;
-        }
+        let queued = Queued {
+            events: 0,
+            deliveries: u64::from(retried),
+        };
+        self.announce(&mut tx, queued).await?;
         tx.commit().await?;
-        if retried {
-            self.wakeup.notify_one();
-        }
+        self.committed(queued);
         Ok(retried)
     }
 

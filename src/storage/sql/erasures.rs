@@ -4,7 +4,7 @@
 
 use super::customers::{release_identifiers, rewrite_customer, CustomerValues};
 use super::events::{insert_event, Receivers};
-use super::{push_keyset_bound, SqlStore};
+use super::{push_keyset_bound, Queued, SqlStore};
 use crate::domain::customer::Customer;
 use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, CustomerId, ProductId};
@@ -138,8 +138,9 @@ impl<DB: Dialect> ErasureStore for SqlStore<DB> {
         // The event, to every product activated on the account (either mode) with an
         // enabled webhook but the requester; its vendor ids snapshot the associations,
         // which are then released.
+        let mut signal = Queued::default();
         if let Some(event) = e.event {
-            insert_event(&mut tx, event, Receivers::AnyMode).await?;
+            signal = insert_event(&mut tx, event, Receivers::AnyMode).await?;
         }
         // The event keeps only the ids of the products it goes to (each must find whom to
         // forget), until its receipt completes.
@@ -246,8 +247,9 @@ impl<DB: Dialect> ErasureStore for SqlStore<DB> {
                 insert.execute(&mut tx).await?;
             }
         }
+        self.announce(&mut tx, signal).await?;
         tx.commit().await?;
-        self.events_written(usize::from(e.event.is_some()));
+        self.committed(signal);
         Ok(WriteOutcome::Done)
     }
 

@@ -2,7 +2,7 @@
 //! deliveries; read back as a product's feed; forgotten after 30 days.
 
 use super::customers::ROW_CHUNK;
-use super::SqlStore;
+use super::{Queued, SqlStore};
 use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, CustomerId, ProductId};
 use crate::storage::dialect::{Dialect, Sql, Tx};
@@ -142,7 +142,7 @@ pub(super) async fn insert_event<DB: Dialect>(
     tx: &mut Tx<DB>,
     e: &NewEvent,
     receivers: Receivers,
-) -> StoreResult<()> {
+) -> StoreResult<Queued> {
     let vendor_ids: Vec<(String, String)> = Sql::<DB>::new(
         "SELECT product_id, vendor_customer_id FROM associations WHERE customer_id = $1",
     )
@@ -161,7 +161,12 @@ pub(super) async fn insert_event<DB: Dialect>(
     insert.execute(tx).await?;
     // A first version has no older delivery to supersede.
     let supersede_at = (e.version > 1).then_some(e.created);
-    enqueue_deliveries(tx, &[e.event_id.as_str()], supersede_at, receivers).await
+    let deliveries =
+        enqueue_deliveries(tx, &[e.event_id.as_str()], supersede_at, receivers).await?;
+    Ok(Queued {
+        events: 1,
+        deliveries,
+    })
 }
 
 /// Writes the events of new customers (each with its creator's id as its only vendor
@@ -169,16 +174,20 @@ pub(super) async fn insert_event<DB: Dialect>(
 pub(super) async fn insert_new_customer_events<DB: Dialect>(
     tx: &mut Tx<DB>,
     events: &[(&NewEvent, serde_json::Value)],
-) -> StoreResult<()> {
+) -> StoreResult<Queued> {
+    let mut queued = Queued::default();
     for chunk in events.chunks(ROW_CHUNK) {
         let mut insert = Sql::<DB>::new(INSERT_EVENT_HEAD);
         insert.push_values(chunk, |row, (e, vendor_ids)| push_event(row, e, vendor_ids));
         insert.execute(tx).await?;
         let ids: Vec<&str> = chunk.iter().map(|(e, _)| e.event_id.as_str()).collect();
         // New customers: no older delivery of theirs to supersede.
-        enqueue_deliveries(tx, &ids, None, Receivers::TwoWay).await?;
+        queued += Queued {
+            events: chunk.len(),
+            deliveries: enqueue_deliveries(tx, &ids, None, Receivers::TwoWay).await?,
+        };
     }
-    Ok(())
+    Ok(queued)
 }
 
 fn push_event<'q, DB: Dialect>(
@@ -205,9 +214,9 @@ async fn enqueue_deliveries<DB: Dialect>(
     event_ids: &[&str],
     supersede_at: Option<Timestamp>,
     receivers: Receivers,
-) -> StoreResult<()> {
+) -> StoreResult<u64> {
     if event_ids.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let modes = match receivers {
         Receivers::TwoWay => "a.sync = 'two_way'",
@@ -228,7 +237,7 @@ async fn enqueue_deliveries<DB: Dialect>(
     insert.push_list(event_ids.iter().copied()).push(")");
     let queued = insert.execute(tx).await?;
     if queued == 0 {
-        return Ok(());
+        return Ok(0);
     }
     if let Some(now) = supersede_at {
         // Rows a dispatcher holds are skipped, not waited for: its claim supersedes them
@@ -253,6 +262,5 @@ async fn enqueue_deliveries<DB: Dialect>(
             .push(")");
         supersede.execute(tx).await?;
     }
-    DB::signal_deliveries(tx).await?;
-    Ok(())
+    Ok(queued)
 }

@@ -15,8 +15,11 @@ mod imports;
 mod sessions;
 mod tenants;
 
+use super::cache::TenancyCache;
 use super::dialect::{Dialect, Pools, Sql, Tx, Value};
 use super::{Store, StoreResult};
+use crate::domain::tenancy::ApiKey;
+use crate::domain::tenants::{Account, Activation};
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use std::sync::Arc;
@@ -27,10 +30,15 @@ pub struct SqlStore<DB: Dialect> {
     pools: Pools<DB>,
     /// Woken after a commit that queued deliveries.
     wakeup: Arc<Notify>,
+    /// This store's name on its delivery signals (`NOTIFY` payload), so that its own
+    /// listener skips them: its dispatcher was woken in-process already.
+    instance: Arc<str>,
     /// Wakes this process's backfill stage (a backfill started, snapshots sent).
     backfill_wakeup: Arc<Notify>,
     /// Wakes this process's import worker (an import was stored).
     import_wakeup: Arc<Notify>,
+    /// Keys, accounts and activations as last read, for a moment (`storage::cache`).
+    tenancy: TenancyCache<ApiKey, Account, Activation>,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
@@ -38,8 +46,10 @@ impl<DB: Dialect> SqlStore<DB> {
         Self {
             pools,
             wakeup: Default::default(),
+            instance: uuid::Uuid::new_v4().simple().to_string().into(),
             backfill_wakeup: Default::default(),
             import_wakeup: Default::default(),
+            tenancy: Default::default(),
         }
     }
 
@@ -57,12 +67,38 @@ impl<DB: Dialect> SqlStore<DB> {
         Ok(DB::begin_write(&self.pools).await?)
     }
 
-    /// Counts written events and wakes the dispatcher after a commit that queued them.
-    fn events_written(&self, count: usize) {
-        if count > 0 {
-            metrics::counter!("customer_list_events_written_total").increment(count as u64);
+    /// Before the commit of a write that queued deliveries: signals the other servers'
+    /// dispatchers (`NOTIFY` on Postgres, sent on commit). Nothing when none was queued.
+    async fn announce(&self, tx: &mut Tx<DB>, queued: Queued) -> StoreResult<()> {
+        if queued.deliveries > 0 {
+            DB::signal_deliveries(tx, &self.instance).await?;
+        }
+        Ok(())
+    }
+
+    /// After that commit: counts the events, and wakes this server's dispatcher only when
+    /// a delivery was queued (an event no product receives by webhook wakes nobody).
+    fn committed(&self, queued: Queued) {
+        if queued.events > 0 {
+            metrics::counter!("customer_list_events_written_total").increment(queued.events as u64);
+        }
+        if queued.deliveries > 0 {
             self.wakeup.notify_one();
         }
+    }
+}
+
+/// What a write transaction queued: events, and deliveries of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Queued {
+    pub events: usize,
+    pub deliveries: u64,
+}
+
+impl std::ops::AddAssign for Queued {
+    fn add_assign(&mut self, other: Self) {
+        self.events += other.events;
+        self.deliveries += other.deliveries;
     }
 }
 

@@ -98,13 +98,23 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
     }
 
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
+        let key = id.to_string();
+        let start = match self.tenancy.lookup(&self.tenancy.accounts, &key) {
+            Ok(account) => return Ok(Some(account)),
+            Err(start) => start,
+        };
         let row: Option<AccountRow> = Sql::<DB>::new(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id = $1"
         ))
         .bind(id.as_str())
         .fetch_optional(&mut *self.read().await?)
         .await?;
-        row.map(Account::try_from).transpose()
+        let account = row.map(Account::try_from).transpose()?;
+        if let Some(account) = &account {
+            self.tenancy
+                .keep(&self.tenancy.accounts, key, account.clone(), start);
+        }
+        Ok(account)
     }
 
     async fn list_accounts(&self, page: &AccountPage) -> StoreResult<Vec<Account>> {
@@ -213,6 +223,7 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         .bind(DbTime(activation.updated))
         .fetch_one(&mut *self.write().await?)
         .await?;
+        self.tenancy.changed();
         Activation::try_from(row)
     }
 
@@ -221,6 +232,11 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         account: &AccountId,
         product: &ProductId,
     ) -> StoreResult<Option<Activation>> {
+        let key = (account.to_string(), product.to_string());
+        let start = match self.tenancy.lookup(&self.tenancy.activations, &key) {
+            Ok(activation) => return Ok(Some(activation)),
+            Err(start) => start,
+        };
         let row: Option<ActivationRow> = Sql::<DB>::new(format!(
             "SELECT {ACTIVATION_COLUMNS} FROM activations WHERE account_id = $1 AND product_id = $2"
         ))
@@ -228,7 +244,12 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         .bind(product.as_str())
         .fetch_optional(&mut *self.read().await?)
         .await?;
-        row.map(Activation::try_from).transpose()
+        let activation = row.map(Activation::try_from).transpose()?;
+        if let Some(activation) = &activation {
+            self.tenancy
+                .keep(&self.tenancy.activations, key, activation.clone(), start);
+        }
+        Ok(activation)
     }
 
     async fn delete_activation(
@@ -242,6 +263,7 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
                 .bind(product.as_str())
                 .execute(&mut *self.write().await?)
                 .await?;
+        self.tenancy.changed();
         Ok(removed > 0)
     }
 
@@ -264,13 +286,22 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
     }
 
     async fn find_active_key(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        let start = match self.tenancy.lookup(&self.tenancy.keys, &hash.to_owned()) {
+            Ok(key) => return Ok(Some(key)),
+            Err(start) => start,
+        };
         let row: Option<KeyRow> = Sql::<DB>::new(format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked IS NULL"
         ))
         .bind(hash)
         .fetch_optional(&mut *self.read().await?)
         .await?;
-        row.map(ApiKey::try_from).transpose()
+        let key = row.map(ApiKey::try_from).transpose()?;
+        if let Some(key) = &key {
+            self.tenancy
+                .keep(&self.tenancy.keys, hash.to_owned(), key.clone(), start);
+        }
+        Ok(key)
     }
 
     async fn get_key(&self, id: &KeyId) -> StoreResult<Option<ApiKey>> {
@@ -306,6 +337,7 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         .bind(DbTime(at))
         .execute(&mut *self.write().await?)
         .await?;
+        self.tenancy.changed();
         Ok(revoked > 0)
     }
 
@@ -329,6 +361,7 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         .bind(DbTime(at))
         .execute(&mut *self.write().await?)
         .await?;
+        self.tenancy.changed();
         Ok(())
     }
 }
