@@ -3,7 +3,7 @@
 //! every receiver, through the other server once the dead one's leases lapse; likewise
 //! a backfill whose server dies mid-way is finished by the other.
 
-use crate::support::{random_key, server, Backend, TestDb};
+use crate::support::{replicas, Replicas};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -27,26 +27,30 @@ async fn call(
     r.json().await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_server_loses_no_delivery_postgres() {
-    let db = TestDb::new(Backend::Postgres).await;
-    let admin = format!("{}{}", random_key(), random_key());
-    let env = [
-        ("CUSTOMER_LIST_DATABASE_URL", db.url.clone()),
-        ("CUSTOMER_LIST_ADMIN_KEY", admin.clone()),
+/// The servers' environment for webhooks to the test's receivers: loopback allowed, a
+/// short timeout, and a retry schedule when given.
+fn webhooks_to_loopback(retries: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         (
             "CUSTOMER_LIST_WEBHOOK_ALLOWED_CIDRS",
             "127.0.0.0/8".to_owned(),
         ),
         ("CUSTOMER_LIST_WEBHOOK_TIMEOUT", "2".to_owned()),
-        (
-            "CUSTOMER_LIST_WEBHOOK_RETRY_SCHEDULE",
-            "0.5,0.5,0.5,0.5,0.5,0.5".to_owned(),
-        ),
-        ("RUST_LOG", "warn".to_owned()),
     ];
-    let mut victim = server(&env).await;
-    let survivor = server(&env).await;
+    if let Some(retries) = retries {
+        env.push(("CUSTOMER_LIST_WEBHOOK_RETRY_SCHEDULE", retries.to_owned()));
+    }
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_no_delivery_postgres() {
+    let Replicas {
+        db: _db,
+        admin,
+        one: mut victim,
+        two: survivor,
+    } = replicas(&webhooks_to_loopback(Some("0.5,0.5,0.5,0.5,0.5,0.5"))).await;
     let (victim_url, survivor_url) = (victim.base.clone(), survivor.base.clone());
     let client = reqwest::Client::new();
     let post = |path: &str, key: &str, body: Value| {
@@ -164,20 +168,12 @@ async fn a_killed_server_loses_no_delivery_postgres() {
 /// server sent it without recording the answer (at least once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_survives_the_death_of_its_server_postgres() {
-    let db = TestDb::new(Backend::Postgres).await;
-    let admin = format!("{}{}", random_key(), random_key());
-    let env = [
-        ("CUSTOMER_LIST_DATABASE_URL", db.url.clone()),
-        ("CUSTOMER_LIST_ADMIN_KEY", admin.clone()),
-        (
-            "CUSTOMER_LIST_WEBHOOK_ALLOWED_CIDRS",
-            "127.0.0.0/8".to_owned(),
-        ),
-        ("CUSTOMER_LIST_WEBHOOK_TIMEOUT", "2".to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
-    ];
-    let mut victim = server(&env).await;
-    let survivor = server(&env).await;
+    let Replicas {
+        db: _db,
+        admin,
+        one: mut victim,
+        two: survivor,
+    } = replicas(&webhooks_to_loopback(None)).await;
     let (victim_url, survivor_url) = (victim.base.clone(), survivor.base.clone());
     let client = reqwest::Client::new();
     let post = |path: &str, key: &str, body: Value| {
@@ -319,15 +315,12 @@ async fn a_backfill_survives_the_death_of_its_server_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_survives_the_death_of_its_server_postgres() {
     const ROWS: usize = 20_000;
-    let db = TestDb::new(Backend::Postgres).await;
-    let admin = format!("{}{}", random_key(), random_key());
-    let env = [
-        ("CUSTOMER_LIST_DATABASE_URL", db.url.clone()),
-        ("CUSTOMER_LIST_ADMIN_KEY", admin.clone()),
-        ("RUST_LOG", "warn".to_owned()),
-    ];
-    let mut victim = server(&env).await;
-    let survivor = server(&env).await;
+    let Replicas {
+        db: _db,
+        admin,
+        one: mut victim,
+        two: survivor,
+    } = replicas(&[]).await;
     let (victim_url, survivor_url) = (victim.base.clone(), survivor.base.clone());
     let client = reqwest::Client::new();
     let partner = call(

@@ -620,6 +620,35 @@ pub async fn server(env: &[(&str, String)]) -> testkit::ServerProcess {
         .await
 }
 
+/// Two servers (processes) sharing one fresh Postgres database, as replicas run.
+pub struct Replicas {
+    /// Kept while the servers run (dropping it drops the database).
+    pub db: TestDb,
+    pub admin: String,
+    pub one: testkit::ServerProcess,
+    pub two: testkit::ServerProcess,
+}
+
+/// Starts [`Replicas`] with an admin key and `extra` in their environment.
+pub async fn replicas(extra: &[(&str, String)]) -> Replicas {
+    let db = TestDb::new(Backend::Postgres).await;
+    let admin = format!("{}{}", random_key(), random_key());
+    let mut env = vec![
+        ("CUSTOMER_LIST_DATABASE_URL", db.url.clone()),
+        ("CUSTOMER_LIST_ADMIN_KEY", admin.clone()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    let one = server(&env).await;
+    let two = server(&env).await;
+    Replicas {
+        db,
+        admin,
+        one,
+        two,
+    }
+}
+
 /// Two products activated two-way on a new account: one that writes, and one whose
 /// webhook is a test receiver.
 pub struct Pair {
