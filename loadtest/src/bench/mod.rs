@@ -135,7 +135,7 @@ pub async fn run() {
         transfer::csv_import(&mut report, &sizes, &pool, &http).await;
     }
     if wants("creates") {
-        creates::single_creates(&mut report, &sizes, &pool, &http, &urls).await;
+        creates::single_creates(&mut report, &sizes, &http, &urls).await;
     }
     let big = if wants("bulk") {
         Some(bulk::bulk_import(&mut report, &sizes, &pool, &http, &urls).await)
