@@ -79,6 +79,13 @@ pub trait Dialect: Database {
     /// row (`… OFFSET 0)` on Postgres): see each backend.
     const PER_ROW: &'static str;
 
+    /// Whether new customers go in one statement (`insert_customers_at_once`): Postgres'
+    /// data-modifying `WITH` fills every table at once; SQLite has none.
+    const ONE_STATEMENT_CREATES: bool;
+
+    /// The channel of delivery signals (`NOTIFY`), where there is one.
+    const DELIVERY_CHANNEL: &'static str;
+
     /// The feed position of now, as `(txid, seq)`: see each backend.
     const FEED_HEAD: &'static str;
 

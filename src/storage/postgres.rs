@@ -75,6 +75,9 @@ impl Dialect for Postgres {
     /// subplan, on the bench database.
     const PER_ROW: &'static str = " OFFSET 0)";
 
+    const ONE_STATEMENT_CREATES: bool = true;
+    const DELIVERY_CHANNEL: &'static str = DELIVERY_CHANNEL;
+
     /// Just before the oldest running transaction: every event the feed shows later is of
     /// a transaction that was running or had not begun (its txid is at least that one).
     const FEED_HEAD: &'static str =

@@ -65,6 +65,10 @@ impl Dialect for Sqlite {
     /// SQLite runs a correlated `EXISTS` per row already (and allows no bare `OFFSET`).
     const PER_ROW: &'static str = ")";
 
+    const ONE_STATEMENT_CREATES: bool = false;
+    /// No `NOTIFY`: one process owns the file, and wakes its dispatcher itself.
+    const DELIVERY_CHANNEL: &'static str = "";
+
     /// Writers are serialized, so seq order is commit order: every event is visible.
     const FEED_VISIBLE: &'static str = "";
 

@@ -471,27 +471,35 @@ async fn an_import_writes_its_rows_and_files_its_failures(backend: Backend) {
         assert!(problem.contains(why), "line {line}: {problem}");
     }
 
-    // The other product was told of every created customer.
-    let mut created_events = 0;
-    let mut after = String::new();
-    loop {
-        let page = a
-            .app
-            .get(&format!("/v1/events?limit=500{after}"), &reader_key)
-            .await;
-        page.expect(200);
-        created_events += page.body["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["type"] == json!("customer.created"))
-            .count() as i64;
-        if page.body["has_more"] != json!(true) {
-            break;
+    // The other product was told of every created customer. The feed shows an event once
+    // every transaction older than its own has ended (on Postgres, in any database of the
+    // server: other tests' run in parallel), so it is read until it has them all.
+    let feed_created = || async {
+        let mut created_events = 0;
+        let mut after = String::new();
+        loop {
+            let page = a
+                .app
+                .get(&format!("/v1/events?limit=500{after}"), &reader_key)
+                .await;
+            page.expect(200);
+            created_events += page.body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["type"] == json!("customer.created"))
+                .count() as i64;
+            if page.body["has_more"] != json!(true) {
+                return created_events;
+            }
+            after = format!("&after={}", page.str("next_cursor"));
         }
-        after = format!("&after={}", page.str("next_cursor"));
-    }
-    assert_eq!(created_events, created_emails + 1);
+    };
+    a.app
+        .wait_for(std::time::Duration::from_secs(60), || async {
+            (feed_created().await == created_emails + 1).then_some(())
+        })
+        .await;
 
     // Listed for the account; another product of the account sees only its own imports.
     let list = a

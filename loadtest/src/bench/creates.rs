@@ -128,24 +128,23 @@ COMMIT;
 }
 
 /// The statements the server runs for one create by a product (captured from the
-/// Postgres statement log; its key, account and activation come from its cache), with
+/// Postgres statement log; its key, account and activation come from its cache): the
+/// suppression check, then the one statement that writes every row (`WITH …`), with
 /// pgbench variables for the new ids.
 pub(super) fn pgbench_script(account: &str, product: &str) -> String {
+    let write = |consent: &str| {
+        format!(
+            r#"WITH c AS (INSERT INTO customers (customer_id, scope, account_id, owner_product_id, status, first_name, last_name, emails, phones, address, city, state, country, tags, permission_to_contact, origins, version, created, updated, deleted, merged_into, conflict, first_name_sort, last_name_sort, search) VALUES ('CUSTOMER-pgb-' || :n, '{account}', '{account}', NULL, 'live', 'First', 'Qkaloba', jsonb_build_array('pgb' || :n || '@example.com'), jsonb_build_array('+9' || :n), NULL, NULL, NULL, NULL, '[]', now(), '["{product}"]', 1, now(), now(), NULL, NULL, NULL, 'first', 'qkaloba', 'first qkaloba pgb' || :n || '@example.com 9' || :n) RETURNING 1), i AS (INSERT INTO customer_identifiers (scope, kind, value, customer_id) VALUES ('{account}', 'email', 'pgb' || :n || '@example.com', 'CUSTOMER-pgb-' || :n), ('{account}', 'phone', '+9' || :n, 'CUSTOMER-pgb-' || :n) ON CONFLICT DO NOTHING RETURNING 1), a AS (INSERT INTO associations (product_id, customer_id, scope, vendor_customer_id, created) VALUES ('{product}', 'CUSTOMER-pgb-' || :n, '{account}', 'CUSTOMER-pgb-' || :n, now()) ON CONFLICT DO NOTHING RETURNING 1), e AS (INSERT INTO events (event_id, account_id, customer_id, type, version, origin_product_id, data, vendor_ids, created) VALUES ('msg_pgb_' || :n, '{account}', 'CUSTOMER-pgb-' || :n, 'customer.created', 1, '{product}', jsonb_build_object('city', NULL, 'tags', '[]'::jsonb, 'email', jsonb_build_array('pgb' || :n || '@example.com'), 'phone', jsonb_build_array('+9' || :n), 'state', NULL, 'origin', '{product}', 'address', NULL, 'country', NULL, 'created', now(), 'origins', '["{product}"]'::jsonb, 'updated', now(), 'version', 1, 'last_name', 'Qkaloba', 'account_id', '{account}', 'contact_id', 'CUSTOMER-pgb-' || :n, 'first_name', 'First', 'vendor_customer_id', NULL, 'permission_to_contact', now()), jsonb_build_object('{product}', 'CUSTOMER-pgb-' || :n), now()) RETURNING seq, event_id, account_id, customer_id, version, origin_product_id, created), d AS (INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, event_seq, version, status, attempts, next_attempt, lease_until, created, updated) SELECT e.event_id || '.' || a.product_id, a.product_id, e.account_id, e.customer_id, e.seq, e.version, 'pending', 0, e.created, NULL, e.created, e.created FROM e e JOIN activations a ON a.account_id = e.account_id AND a.sync = 'two_way' JOIN products p ON p.product_id = a.product_id AND p.webhook_url IS NOT NULL AND p.webhook_status = 'enabled' WHERE (e.origin_product_id IS NULL OR a.product_id <> e.origin_product_id) RETURNING 1), n AS (SELECT pg_notify('customer_list_deliveries', 'bench') FROM (SELECT 1 FROM d LIMIT 1) one){consent} SELECT (CASE WHEN (SELECT COUNT(*) FROM i) = 2 AND (SELECT COUNT(*) FROM a) = 1 THEN 0 ELSE customer_list_collided() END)::bigint, (SELECT COUNT(*) FROM d), (SELECT COUNT(*) FROM n);"#
+        )
+    };
+    let consent = format!(
+        ", h AS (INSERT INTO consent_history (scope, customer_id, granted, at, legal_basis, source_product_id, source_key_id, via) VALUES ('{account}', 'CUSTOMER-pgb-' || :n, true, now(), 'consent', '{product}', 'KEY-pgb', 'create'))"
+    );
     format!(
-        r#"\set n random(1, 4000000000000000)
-\set consent :n % 2
-SELECT kind, digest FROM suppressions WHERE account_id = '{account}' AND digest IN ('pgb-email-' || :n, 'pgb-phone-' || :n);
-BEGIN;
-INSERT INTO customers (customer_id, scope, account_id, owner_product_id, status, first_name, last_name, emails, phones, address, city, state, country, tags, permission_to_contact, origins, version, created, updated, deleted, merged_into, conflict, first_name_sort, last_name_sort, search) VALUES ('CUSTOMER-pgb-' || :n, '{account}', '{account}', NULL, 'live', 'First', 'Qkaloba', jsonb_build_array('pgb' || :n || '@example.com'), jsonb_build_array('+9' || :n), NULL, NULL, NULL, NULL, '[]', now(), '["{product}"]', 1, now(), now(), NULL, NULL, NULL, 'first', 'qkaloba', 'first qkaloba pgb' || :n || '@example.com 9' || :n);
-INSERT INTO customer_identifiers (scope, kind, value, customer_id) VALUES ('{account}', 'email', 'pgb' || :n || '@example.com', 'CUSTOMER-pgb-' || :n), ('{account}', 'phone', '+9' || :n, 'CUSTOMER-pgb-' || :n) ON CONFLICT DO NOTHING RETURNING customer_id, kind, value;
-INSERT INTO associations (product_id, customer_id, scope, vendor_customer_id, created) VALUES ('{product}', 'CUSTOMER-pgb-' || :n, '{account}', 'CUSTOMER-pgb-' || :n, now()) ON CONFLICT DO NOTHING RETURNING customer_id;
-INSERT INTO events (event_id, account_id, customer_id, type, version, origin_product_id, data, vendor_ids, created) VALUES ('msg_pgb_' || :n, '{account}', 'CUSTOMER-pgb-' || :n, 'customer.created', 1, '{product}', jsonb_build_object('city', NULL, 'tags', '[]'::jsonb, 'email', jsonb_build_array('pgb' || :n || '@example.com'), 'phone', jsonb_build_array('+9' || :n), 'state', NULL, 'origin', '{product}', 'address', NULL, 'country', NULL, 'created', now(), 'origins', '["{product}"]'::jsonb, 'updated', now(), 'version', 1, 'last_name', 'Qkaloba', 'account_id', '{account}', 'contact_id', 'CUSTOMER-pgb-' || :n, 'first_name', 'First', 'vendor_customer_id', NULL, 'permission_to_contact', now()), jsonb_build_object('{product}', 'CUSTOMER-pgb-' || :n), now());
-INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, event_seq, version, status, attempts, next_attempt, lease_until, created, updated) SELECT e.event_id || '.' || a.product_id, a.product_id, e.account_id, e.customer_id, e.seq, e.version, 'pending', 0, e.created, NULL, e.created, e.created FROM events e JOIN activations a ON a.account_id = e.account_id AND a.sync = 'two_way' JOIN products p ON p.product_id = a.product_id AND p.webhook_url IS NOT NULL AND p.webhook_status = 'enabled' WHERE (e.origin_product_id IS NULL OR a.product_id <> e.origin_product_id) AND e.event_id IN ('msg_pgb_' || :n);
-\if :consent = 0
-INSERT INTO consent_history (scope, customer_id, granted, at, legal_basis, source_product_id, source_key_id, via) VALUES ('{account}', 'CUSTOMER-pgb-' || :n, true, now(), 'consent', '{product}', 'KEY-pgb', 'create');
-\endif
-SELECT pg_notify('customer_list_deliveries', 'bench');
-COMMIT;
-"#
+        "\\set n random(1, 4000000000000000)\n\\set consent :n % 2\n\
+         SELECT kind, digest FROM suppressions WHERE account_id = '{account}' AND digest IN ('pgb-email-' || :n, 'pgb-phone-' || :n);\n\
+         \\if :consent = 0\n{}\n\\else\n{}\n\\endif\n",
+        write(&consent),
+        write("")
     )
 }

@@ -62,22 +62,27 @@ pub(super) async fn insert_consents<DB: Dialect>(
     if entries.is_empty() {
         return Ok(());
     }
-    let mut insert = Sql::<DB>::new(
-        "INSERT INTO consent_history (scope, customer_id, granted, at, legal_basis, method, \
-         consent_text, source_product_id, source_key_id, via) ",
-    );
-    insert.push_values(entries, |row, e| {
-        row.bind(e.scope.as_str())
-            .bind(e.customer_id.as_str())
-            .bind(e.granted)
-            .bind(DbTime(e.at))
-            .bind(e.details.legal_basis)
-            .bind(e.details.method.as_deref())
-            .bind(e.details.text.as_deref())
-            .bind(e.source_product_id.as_ref().map(|p| p.as_str()))
-            .bind(e.source_key_id.as_str())
-            .bind(e.via.as_str());
-    });
+    let mut insert = Sql::<DB>::new(INSERT_CONSENT_HEAD);
+    insert.push_values(entries, |row, e| push_consent(row, e));
     insert.execute(tx).await?;
     Ok(())
+}
+
+pub(super) const INSERT_CONSENT_HEAD: &str = "INSERT INTO consent_history (scope, customer_id, \
+    granted, at, legal_basis, method, consent_text, source_product_id, source_key_id, via) ";
+
+pub(super) fn push_consent<'q, DB: Dialect>(
+    row: &mut crate::storage::dialect::Row<'_, 'q, DB>,
+    e: &'q ConsentEntry,
+) {
+    row.bind(e.scope.as_str())
+        .bind(e.customer_id.as_str())
+        .bind(e.granted)
+        .bind(DbTime(e.at))
+        .bind(e.details.legal_basis)
+        .bind(e.details.method.as_deref())
+        .bind(e.details.text.as_deref())
+        .bind(e.source_product_id.as_ref().map(|p| p.as_str()))
+        .bind(e.source_key_id.as_str())
+        .bind(e.via.as_str());
 }

@@ -29,6 +29,17 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        if DB::ONE_STATEMENT_CREATES && fits_one_statement(rows) {
+            let written =
+                insert_customers_at_once::<DB>(&mut *self.write().await?, rows, &self.instance)
+                    .await?;
+            if let Some(queued) = written {
+                self.committed(queued);
+                return Ok(rows.iter().map(|_| WriteOutcome::Done).collect());
+            }
+            // A row collided (a duplicate, a vendor id taken): nothing was written; the
+            // transaction below finds out which and why.
+        }
         let mut tx = self.begin_write().await?;
         let (outcomes, queued) = insert_customers_in(&mut tx, rows).await?;
         self.announce(&mut tx, queued).await?;
@@ -298,6 +309,123 @@ pub(super) async fn release_identifiers<DB: Dialect>(
         .execute(tx)
         .await?;
     Ok(())
+}
+
+/// The SQLSTATE `customer_list_collided()` raises (migration 0014 on Postgres).
+const COLLIDED: &str = "CLW01";
+
+/// Whether rows fit one statement's bind parameters (Postgres: 65,535).
+fn fits_one_statement(rows: &[NewCustomer]) -> bool {
+    let identifiers: usize = rows.iter().map(|r| r.identifiers.len()).sum();
+    rows.len() <= ROW_CHUNK && identifiers <= IDENTIFIER_CHUNK
+}
+
+/// New customers in one statement, committed on its own (Postgres, whose data-modifying
+/// `WITH` lets one statement fill every table): the rows, their identifiers, the
+/// associations, the events, the deliveries fanned out from the events' `RETURNING`
+/// rows, the consent records and the `NOTIFY` — one round trip instead of a transaction
+/// of eight. Every row must stand: when an identifier or a vendor id is taken (by
+/// another customer or a row of the same batch) the statement raises `COLLIDED` and
+/// nothing is written (`None`), for the transactional path to sort out.
+async fn insert_customers_at_once<DB: Dialect>(
+    conn: &mut DB::Connection,
+    rows: &[NewCustomer],
+    instance: &str,
+) -> StoreResult<Option<Queued>> {
+    let values: Vec<CustomerValues> = rows
+        .iter()
+        .map(|r| CustomerValues::of(&r.customer))
+        .collect();
+    let identifiers: Vec<(usize, &Identifier)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.identifiers.iter().map(move |id| (i, id)))
+        .collect();
+    let associations: Vec<&NewAssociation> =
+        rows.iter().filter_map(|r| r.association.as_ref()).collect();
+    let events: Vec<(&NewEvent, serde_json::Value)> = rows
+        .iter()
+        .filter_map(|r| {
+            let vendor_ids = match &r.association {
+                Some(a) => serde_json::json!({ a.product_id.as_str(): a.vendor_customer_id }),
+                None => serde_json::json!({}),
+            };
+            r.event.as_ref().map(|e| (e, vendor_ids))
+        })
+        .collect();
+    let consents: Vec<&ConsentEntry> = rows.iter().filter_map(|r| r.consent.as_ref()).collect();
+
+    let mut sql = Sql::<DB>::new(format!(
+        "WITH c AS (INSERT INTO customers ({CUSTOMER_WRITE_COLUMNS}) "
+    ));
+    sql.push_values(&values, push_customer_values);
+    sql.push(" RETURNING 1)");
+    sql.push(", i AS (");
+    if identifiers.is_empty() {
+        sql.push("SELECT 1 WHERE false)");
+    } else {
+        sql.push("INSERT INTO customer_identifiers (scope, kind, value, customer_id) ");
+        sql.push_values(&identifiers, |row, (i, id)| {
+            row.bind(values[*i].scope.as_str())
+                .bind(id.kind)
+                .bind(id.value.as_str())
+                .bind(values[*i].id.as_str());
+        });
+        sql.push(" ON CONFLICT DO NOTHING RETURNING 1)");
+    }
+    sql.push(", a AS (");
+    if associations.is_empty() {
+        sql.push("SELECT 1 WHERE false)");
+    } else {
+        sql.push(
+            "INSERT INTO associations (product_id, customer_id, scope, vendor_customer_id, created) ",
+        );
+        sql.push_values(&associations, |row, a| push_association(row, a));
+        sql.push(" ON CONFLICT DO NOTHING RETURNING 1)");
+    }
+    let fanned = !events.is_empty();
+    if fanned {
+        sql.push(", e AS (");
+        sql.push(super::events::INSERT_EVENT_HEAD);
+        sql.push_values(&events, |row, (e, vendor_ids)| {
+            super::events::push_event(row, e, vendor_ids)
+        });
+        sql.push(
+            " RETURNING seq, event_id, account_id, customer_id, version, origin_product_id, created)",
+        );
+        sql.push(", d AS (");
+        sql.push(&super::events::fan_out("e", Receivers::TwoWay));
+        sql.push(" RETURNING 1), n AS (SELECT pg_notify(");
+        sql.push_bind(DB::DELIVERY_CHANNEL)
+            .push(", ")
+            .push_bind(instance)
+            .push(") FROM (SELECT 1 FROM d LIMIT 1) one)");
+    }
+    if !consents.is_empty() {
+        sql.push(", h AS (");
+        sql.push(super::consent::INSERT_CONSENT_HEAD);
+        sql.push_values(&consents, |row, e| super::consent::push_consent(row, e));
+        sql.push(")");
+    }
+    // The guard is read first: a collision aborts the statement before anything commits.
+    sql.push(" SELECT (CASE WHEN (SELECT COUNT(*) FROM i) = ")
+        .push_bind(identifiers.len() as i64)
+        .push(" AND (SELECT COUNT(*) FROM a) = ")
+        .push_bind(associations.len() as i64)
+        .push(" THEN 0 ELSE customer_list_collided() END)::bigint, ");
+    sql.push(if fanned {
+        "(SELECT COUNT(*) FROM d), (SELECT COUNT(*) FROM n)"
+    } else {
+        "0::bigint, 0::bigint"
+    });
+    match sql.fetch_one::<(i64, i64, i64)>(conn).await {
+        Ok((_, deliveries, _)) => Ok(Some(Queued {
+            events: events.len(),
+            deliveries: deliveries as u64,
+        })),
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some(COLLIDED) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Inserts new customers within `tx` (see `CustomerStore::insert_customers`).

@@ -11,7 +11,8 @@ use crate::storage::{CustomerEvent, EventStore, FeedEvent, NewEvent, StoreResult
 use async_trait::async_trait;
 use sqlx::types::Json;
 
-const INSERT_EVENT_HEAD: &str = "INSERT INTO events (event_id, account_id, customer_id, \
+pub(super) const INSERT_EVENT_HEAD: &str =
+    "INSERT INTO events (event_id, account_id, customer_id, \
     type, version, origin_product_id, data, vendor_ids, created) ";
 
 #[derive(sqlx::FromRow)]
@@ -190,7 +191,7 @@ pub(super) async fn insert_new_customer_events<DB: Dialect>(
     Ok(queued)
 }
 
-fn push_event<'q, DB: Dialect>(
+pub(super) fn push_event<'q, DB: Dialect>(
     row: &mut crate::storage::dialect::Row<'_, 'q, DB>,
     e: &'q NewEvent,
     vendor_ids: &'q serde_json::Value,
@@ -206,6 +207,28 @@ fn push_event<'q, DB: Dialect>(
         .bind(DbTime(e.created));
 }
 
+/// `INSERT INTO deliveries … SELECT … WHERE …`: a delivery of each event of `events` (a
+/// table or a statement's `RETURNING` rows, alias `e`) to every product activated on its
+/// account (two-way, or either mode) with an enabled webhook, except the product that
+/// caused it. Callers add conditions with `AND`.
+pub(super) fn fan_out(events: &str, receivers: Receivers) -> String {
+    let modes = match receivers {
+        Receivers::TwoWay => "a.sync = 'two_way'",
+        Receivers::AnyMode => "a.sync IN ('two_way', 'one_way')",
+    };
+    format!(
+        "INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, event_seq, \
+         version, status, attempts, next_attempt, lease_until, created, updated) \
+         SELECT e.event_id || '.' || a.product_id, a.product_id, e.account_id, e.customer_id, \
+         e.seq, e.version, 'pending', 0, e.created, NULL, e.created, e.created \
+         FROM {events} e \
+         JOIN activations a ON a.account_id = e.account_id AND {modes} \
+         JOIN products p ON p.product_id = a.product_id \
+           AND p.webhook_url IS NOT NULL AND p.webhook_status = 'enabled' \
+         WHERE (e.origin_product_id IS NULL OR a.product_id <> e.origin_product_id)"
+    )
+}
+
 /// Queues a delivery of each event to every product activated two-way on its account
 /// with an enabled webhook, except the product that caused it; with `supersede_at`,
 /// supersedes (at that time) older pending deliveries of the same (product, customer).
@@ -218,21 +241,9 @@ async fn enqueue_deliveries<DB: Dialect>(
     if event_ids.is_empty() {
         return Ok(0);
     }
-    let modes = match receivers {
-        Receivers::TwoWay => "a.sync = 'two_way'",
-        Receivers::AnyMode => "a.sync IN ('two_way', 'one_way')",
-    };
     let mut insert = Sql::<DB>::new(format!(
-        "INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, event_seq, \
-         version, status, attempts, next_attempt, lease_until, created, updated) \
-         SELECT e.event_id || '.' || a.product_id, a.product_id, e.account_id, e.customer_id, \
-         e.seq, e.version, 'pending', 0, e.created, NULL, e.created, e.created \
-         FROM events e \
-         JOIN activations a ON a.account_id = e.account_id AND {modes} \
-         JOIN products p ON p.product_id = a.product_id \
-           AND p.webhook_url IS NOT NULL AND p.webhook_status = 'enabled' \
-         WHERE (e.origin_product_id IS NULL OR a.product_id <> e.origin_product_id) \
-           AND e.event_id IN ("
+        "{} AND e.event_id IN (",
+        fan_out("events", receivers)
     ));
     insert.push_list(event_ids.iter().copied()).push(")");
     let queued = insert.execute(tx).await?;
