@@ -1,5 +1,6 @@
-//! Scenario 1, single creates at concurrency 16, against pgbench replaying the statements the
-//! server runs for one create.
+//! Scenario 1, single creates at concurrency 16: on Postgres against pgbench running the
+//! minimal transaction (and replaying the statements the server runs); on the embedded
+//! SQLite default against raw inserts of the same rows through one connection.
 
 use super::load::{creator, run_until};
 use super::report::Report;
@@ -18,26 +19,7 @@ pub(super) async fn single_creates(
 ) {
     let mut server = super::server(false).await;
     let t = tenant(http, &server.base, None, urls).await;
-    reset_peak_rss(server.pid());
-    let deadline = Instant::now() + Duration::from_secs(sizes.create_secs);
-    let started = Instant::now();
-    let (machine0, server0) = (machine_cpu_seconds(), process_cpu_seconds(server.pid()));
-    let (ok, _) = run_until(
-        16,
-        usize::MAX,
-        deadline,
-        creator(http, &server.base, &t, "single"),
-    )
-    .await;
-    let api_rate = ok.len() as f64 / started.elapsed().as_secs_f64();
-    let machine = machine_cpu_seconds() - machine0;
-    let hub = process_cpu_seconds(server.pid()) - server0;
-    eprintln!(
-        "bench: creates: machine CPU {:.2} ms per create, of which the hub process {:.2} ms",
-        machine * 1000.0 / ok.len() as f64,
-        hub * 1000.0 / ok.len() as f64
-    );
-    let rss = peak_rss_mb(server.pid());
+    let (api_rate, rss) = creates_per_second(sizes, http, &server, &t, "creates").await;
     server.kill().await;
 
     let replay = pgbench(sizes, "replay", &pgbench_script(&t.account, &t.writer)).await;
@@ -65,6 +47,170 @@ pub(super) async fn single_creates(
         "–",
         rss,
     );
+}
+
+/// The same creates on the embedded SQLite default (a fresh file), then, once the server
+/// is gone, the same rows inserted raw into that file through one connection with the
+/// server's settings (WAL, synchronous=NORMAL): a transaction per create, one statement
+/// per table, nothing looked up or checked.
+pub(super) async fn sqlite_creates(
+    report: &mut Report,
+    sizes: &Sizes,
+    http: &reqwest::Client,
+    urls: &[String],
+) {
+    let dir = std::env::temp_dir().join(format!("bench-sqlite-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bench.db");
+    let mut server = super::server_on(&format!("sqlite://{}", file.display()), false).await;
+    let t = tenant(http, &server.base, None, urls).await;
+    let (api_rate, rss) = creates_per_second(sizes, http, &server, &t, "sqlite creates").await;
+    server.kill().await;
+    let raw = sqlite_minimal(sizes, &file, &t).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    report.add(
+        "1. single creates on SQLite (c=16)",
+        "creates/s; baseline: the same rows inserted raw through one connection, a transaction per create",
+        "/s",
+        api_rate,
+        Some(raw),
+        "≥ 0.5 × raw",
+        rss,
+    );
+}
+
+/// Creates through the API at concurrency 16 for the scenario's time: creates/s, and the
+/// server's peak memory.
+async fn creates_per_second(
+    sizes: &Sizes,
+    http: &reqwest::Client,
+    server: &testkit::ServerProcess,
+    t: &super::tenants::Tenant,
+    label: &str,
+) -> (f64, Option<f64>) {
+    reset_peak_rss(server.pid());
+    let deadline = Instant::now() + Duration::from_secs(sizes.create_secs);
+    let started = Instant::now();
+    let (machine0, server0) = (machine_cpu_seconds(), process_cpu_seconds(server.pid()));
+    let (ok, _) = run_until(
+        16,
+        usize::MAX,
+        deadline,
+        creator(http, &server.base, t, "single"),
+    )
+    .await;
+    let rate = ok.len() as f64 / started.elapsed().as_secs_f64();
+    let machine = machine_cpu_seconds() - machine0;
+    let hub = process_cpu_seconds(server.pid()) - server0;
+    eprintln!(
+        "bench: {label}: {rate:.0}/s; machine CPU {:.2} ms per create, of which the hub process {:.2} ms",
+        machine * 1000.0 / ok.len() as f64,
+        hub * 1000.0 / ok.len() as f64
+    );
+    (rate, peak_rss_mb(server.pid()))
+}
+
+/// The raw-insert baseline on SQLite: creates/s.
+async fn sqlite_minimal(sizes: &Sizes, file: &std::path::Path, t: &super::tenants::Tenant) -> f64 {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::{Connection, Executor};
+    let options = SqliteConnectOptions::new()
+        .filename(file)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the bench's SQLite file");
+    let (account, product) = (t.account.as_str(), t.writer.as_str());
+    let deadline = Instant::now() + Duration::from_secs(sizes.create_secs);
+    let started = Instant::now();
+    let mut n: u64 = 0;
+    while Instant::now() < deadline {
+        n += 1;
+        let now = customer_list::domain::time::to_fixed_text(&chrono::Utc::now());
+        let id = format!("CUSTOMER-raw-{n}");
+        let (email, phone) = (format!("raw{n}@example.com"), format!("+9{n}"));
+        let consent = (n % 2 == 0).then_some(now.as_str());
+        let data = serde_json::json!({"contact_id": id, "account_id": account, "first_name": "First",
+            "last_name": "Qkaloba", "email": [email], "phone": [phone], "address": null, "city": null,
+            "state": null, "country": null, "tags": [], "permission_to_contact": consent,
+            "origin": product, "origins": [product], "vendor_customer_id": null, "version": 1,
+            "created": now, "updated": now})
+        .to_string();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO customers (customer_id, scope, account_id, status, first_name, last_name, \
+             emails, phones, tags, permission_to_contact, origins, version, created, updated, \
+             first_name_sort, last_name_sort, search) VALUES (?, ?, ?, 'live', 'First', 'Qkaloba', \
+             json_array(?), json_array(?), '[]', ?, json_array(?), 1, ?, ?, 'first', 'qkaloba', ?)",
+        )
+        .bind(&id).bind(account).bind(account).bind(&email).bind(&phone).bind(consent)
+        .bind(product).bind(&now).bind(&now).bind(format!("first qkaloba {email} 9{n}"))
+        .execute(&mut *tx).await.unwrap();
+        sqlx::query(
+            "INSERT INTO customer_identifiers (scope, kind, value, customer_id) \
+             VALUES (?, 'email', ?, ?), (?, 'phone', ?, ?)",
+        )
+        .bind(account)
+        .bind(&email)
+        .bind(&id)
+        .bind(account)
+        .bind(&phone)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO associations (product_id, customer_id, scope, vendor_customer_id, created) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(product).bind(&id).bind(account).bind(&id).bind(&now)
+        .execute(&mut *tx).await.unwrap();
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO events (event_id, account_id, customer_id, type, version, origin_product_id, \
+             data, vendor_ids, created) VALUES (?, ?, ?, 'customer.created', 1, ?, ?, json_object(?, ?), ?) \
+             RETURNING seq",
+        )
+        .bind(format!("msg_raw_{n}")).bind(account).bind(&id).bind(product).bind(&data)
+        .bind(product).bind(&id).bind(&now)
+        .fetch_one(&mut *tx).await.unwrap();
+        let mut deliveries = String::from(
+            "INSERT INTO deliveries (delivery_id, product_id, account_id, customer_id, event_seq, \
+             version, status, attempts, next_attempt, lease_until, created, updated) VALUES ",
+        );
+        for (i, _) in t.receivers.iter().enumerate() {
+            if i > 0 {
+                deliveries.push_str(", ");
+            }
+            deliveries.push_str("(?, ?, ?, ?, ?, 1, 'pending', 0, ?, NULL, ?, ?)");
+        }
+        let mut insert = sqlx::query(&deliveries);
+        for r in &t.receivers {
+            insert = insert
+                .bind(format!("msg_raw_{n}.{r}"))
+                .bind(r)
+                .bind(account)
+                .bind(&id)
+                .bind(seq)
+                .bind(&now)
+                .bind(&now)
+                .bind(&now);
+        }
+        insert.execute(&mut *tx).await.unwrap();
+        if consent.is_some() {
+            sqlx::query(
+                "INSERT INTO consent_history (scope, customer_id, granted, at, legal_basis, \
+                 source_product_id, source_key_id, via) VALUES (?, ?, 1, ?, 'consent', ?, 'KEY-raw', 'create')",
+            )
+            .bind(account).bind(&id).bind(&now).bind(product)
+            .execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await;
+    eprintln!("bench: sqlite raw inserts: {rate:.0}/s");
+    rate
 }
 
 /// Runs a pgbench script at the creates' concurrency and duration; answers its tps.

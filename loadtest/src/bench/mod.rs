@@ -1,8 +1,8 @@
 //! The benchmark behind `scripts/bench`: every figure of the hub measured next to a
 //! baseline taken in the same run, on the same machine and database.
 //!
-//! 1. single creates (API, concurrency 16) vs the same SQL statements through pgbench
-//!    ([`creates`]);
+//! 1. single creates (API, concurrency 16) vs the minimal transaction through pgbench, and
+//!    on SQLite vs raw inserts of the same rows ([`creates`]);
 //! 2. bulk import through `/v1/customers/batch` vs raw multi-row INSERTs of the same rows
 //!    ([`bulk`]);
 //! 3. list and search latency on a large database ([`list`]);
@@ -29,6 +29,7 @@ mod fan_out;
 mod list;
 mod load;
 mod report;
+mod statements;
 mod tenants;
 mod transfer;
 
@@ -80,8 +81,13 @@ impl Sizes {
 
 /// The release server on the bench database, with or without its dispatcher.
 async fn server(dispatcher: bool) -> ServerProcess {
+    server_on(&env("BENCH_DATABASE_URL"), dispatcher).await
+}
+
+/// The release server on a given database.
+async fn server_on(database_url: &str, dispatcher: bool) -> ServerProcess {
     let mut launch = Launch::new(env("BENCH_BIN"))
-        .env("CUSTOMER_LIST_DATABASE_URL", env("BENCH_DATABASE_URL"))
+        .env("CUSTOMER_LIST_DATABASE_URL", database_url)
         .env("CUSTOMER_LIST_ADMIN_KEY", ADMIN_KEY)
         .env("CUSTOMER_LIST_WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8")
         .env("CUSTOMER_LIST_RATE_LIMIT", "1000000")
@@ -137,6 +143,13 @@ pub async fn run() {
     if wants("creates") {
         creates::single_creates(&mut report, &sizes, &http, &urls).await;
     }
+    // Only with a statement log to read (scripts/statements).
+    if std::env::var("BENCH_STATEMENT_LOG").is_ok() && wants("statements") {
+        statements::statements(&mut report, &http).await;
+    }
+    if wants("sqlite-creates") {
+        creates::sqlite_creates(&mut report, &sizes, &http, &urls).await;
+    }
     let big = if wants("bulk") {
         Some(bulk::bulk_import(&mut report, &sizes, &pool, &http, &urls).await)
     } else {
@@ -152,6 +165,9 @@ pub async fn run() {
     }
     if wants("fan-out") {
         fan_out::fan_out(&mut report, &sizes, &pool, &http).await;
+    }
+    if wants("dispatchers") {
+        fan_out::dispatchers(&mut report, &sizes, &pool, &http).await;
     }
     if let (Some(big), true) = (&big, wants("backfill")) {
         backfill::backfill(&mut report, &pool, &http, big).await;
