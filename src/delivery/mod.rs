@@ -211,11 +211,6 @@ pub struct Dispatcher {
     store: Arc<dyn DispatchStore>,
     client: WebhookClient,
     config: DispatchConfig,
-    /// The loop saw deliveries due that it could not claim (another version of their
-    /// pair in flight, or their product at its share): the next recorded attempt may
-    /// free them, so recording wakes the loop. Otherwise a success wakes nobody, and a
-    /// delivered burst costs no empty claims.
-    waiting: std::sync::atomic::AtomicBool,
 }
 
 fn chrono_of(d: Duration) -> chrono::Duration {
@@ -232,7 +227,6 @@ impl Dispatcher {
             store,
             client,
             config,
-            waiting: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -372,9 +366,8 @@ impl Dispatcher {
     }
 
     /// Stage 4: records attempts in one transaction, counting them by outcome.
-    /// Recording frees the (product, customer) pairs for their next version, and a
-    /// failure sets a retry time or pauses a product: then the loop is woken (for a
-    /// success, only if it is waiting for one).
+    /// Recording frees the (product, customer) pairs for their next version: the loop is
+    /// woken.
     async fn record(&self, records: &[AttemptRecord]) -> anyhow::Result<()> {
         for record in records {
             let outcome = match record.result {
@@ -388,16 +381,7 @@ impl Dispatcher {
                 .record(record.latency_ms as f64 / 1000.0);
         }
         self.store.record_attempts(records).await?;
-        let failed = records
-            .iter()
-            .any(|r| !matches!(r.result, AttemptResult::Delivered));
-        if self
-            .waiting
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-            || failed
-        {
-            self.store.delivery_wakeup().notify_one();
-        }
+        self.store.delivery_wakeup().notify_one();
         if records.iter().any(|r| r.snapshot) {
             // Snapshots drained: the backfill stage may queue its next chunk.
             self.store.backfill_wakeup().notify_one();
@@ -426,27 +410,16 @@ impl Dispatcher {
         }
     }
 
-    /// How long to sleep before the next step: until the next delivery not in flight
-    /// falls due, at most one sweep interval. One due now could not be claimed: the loop
-    /// is marked waiting (before the look, so a record written meanwhile still wakes it)
-    /// and sleeps until a record or a write wakes it, polling slowly.
+    /// How long to sleep before the next step: until the next delivery falls due, at
+    /// most one sweep interval.
     async fn idle_for(&self) -> Duration {
-        use std::sync::atomic::Ordering::SeqCst;
-        self.waiting.store(true, SeqCst);
-        let now = time::now();
-        let due = match self.store.next_due(now).await {
-            Ok(Some(due)) => (due - now).to_std().unwrap_or(Duration::ZERO),
-            Ok(None) => self.config.sweep,
-            Err(err) => {
-                tracing::warn!(error = %err, "reading the next due delivery failed");
-                return BLOCKED_POLL;
-            }
-        };
-        if due.is_zero() {
-            return BLOCKED_POLL;
+        match self.store.next_due().await {
+            Ok(Some(due)) => (due - time::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(self.config.sweep),
+            _ => self.config.sweep,
         }
-        self.waiting.store(false, SeqCst);
-        due.min(self.config.sweep)
     }
 
     /// Runs until `shutdown`, as a pipeline of the same stages: it takes its sending
@@ -518,7 +491,13 @@ impl Dispatcher {
                 // Every permit found work: there may be more due.
                 continue;
             }
-            let idle = self.idle_for().await;
+            let idle = if got == 0 {
+                // Due but not claimable (in flight, or behind an older version in
+                // flight): recording wakes the loop; until then, poll slowly.
+                self.idle_for().await.max(BLOCKED_POLL)
+            } else {
+                self.idle_for().await
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = wakeup.notified() => {}
