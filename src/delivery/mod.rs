@@ -32,6 +32,11 @@ const RECORD_BATCH: usize = 256;
 /// How often to look again when deliveries are due but none can be claimed.
 const BLOCKED_POLL: Duration = Duration::from_millis(100);
 
+/// The longest the loop sleeps while it knows of nothing due: `next_due` does not see
+/// deliveries leased by a server that died, and this bounds how long after their lease
+/// lapses another server takes them (an empty claim and a look a second when idle).
+const LAPSED_LEASE_POLL: Duration = Duration::from_secs(1);
+
 /// The Standard Webhooks headers of one delivery (`None` if a value cannot be a header).
 fn webhook_headers(event_id: &str, timestamp: i64, signature: &str) -> Option<HeaderMap> {
     let mut headers = HeaderMap::new();
@@ -211,6 +216,11 @@ pub struct Dispatcher {
     store: Arc<dyn DispatchStore>,
     client: WebhookClient,
     config: DispatchConfig,
+    /// The loop saw deliveries due that it could not claim (another version of their
+    /// pair in flight, or their product at its share): the next recorded attempt may
+    /// free them, so recording wakes the loop. Otherwise a success wakes nobody, and a
+    /// delivered burst costs no empty claims.
+    waiting: std::sync::atomic::AtomicBool,
 }
 
 fn chrono_of(d: Duration) -> chrono::Duration {
@@ -227,6 +237,7 @@ impl Dispatcher {
             store,
             client,
             config,
+            waiting: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -366,8 +377,9 @@ impl Dispatcher {
     }
 
     /// Stage 4: records attempts in one transaction, counting them by outcome.
-    /// Recording frees the (product, customer) pairs for their next version: the loop is
-    /// woken.
+    /// Recording frees the (product, customer) pairs for their next version, and a
+    /// failure sets a retry time or pauses a product: then the loop is woken (for a
+    /// success, only if it is waiting for one).
     async fn record(&self, records: &[AttemptRecord]) -> anyhow::Result<()> {
         for record in records {
             let outcome = match record.result {
@@ -381,7 +393,16 @@ impl Dispatcher {
                 .record(record.latency_ms as f64 / 1000.0);
         }
         self.store.record_attempts(records).await?;
-        self.store.delivery_wakeup().notify_one();
+        let failed = records
+            .iter()
+            .any(|r| !matches!(r.result, AttemptResult::Delivered));
+        if self
+            .waiting
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+            || failed
+        {
+            self.store.delivery_wakeup().notify_one();
+        }
         if records.iter().any(|r| r.snapshot) {
             // Snapshots drained: the backfill stage may queue its next chunk.
             self.store.backfill_wakeup().notify_one();
@@ -410,16 +431,27 @@ impl Dispatcher {
         }
     }
 
-    /// How long to sleep before the next step: until the next delivery falls due, at
-    /// most one sweep interval.
+    /// How long to sleep before the next step: until the next delivery not in flight
+    /// falls due, at most one sweep interval. One due now could not be claimed: the loop
+    /// is marked waiting (before the look, so a record written meanwhile still wakes it)
+    /// and sleeps until a record or a write wakes it, polling slowly.
     async fn idle_for(&self) -> Duration {
-        match self.store.next_due().await {
-            Ok(Some(due)) => (due - time::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(self.config.sweep),
-            _ => self.config.sweep,
+        use std::sync::atomic::Ordering::SeqCst;
+        self.waiting.store(true, SeqCst);
+        let now = time::now();
+        let due = match self.store.next_due(now).await {
+            Ok(Some(due)) => (due - now).to_std().unwrap_or(Duration::ZERO),
+            Ok(None) => self.config.sweep,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the next due delivery failed");
+                return BLOCKED_POLL;
+            }
+        };
+        if due.is_zero() {
+            return BLOCKED_POLL;
         }
+        self.waiting.store(false, SeqCst);
+        due.min(self.config.sweep).min(LAPSED_LEASE_POLL)
     }
 
     /// Runs until `shutdown`, as a pipeline of the same stages: it takes its sending
@@ -491,13 +523,7 @@ impl Dispatcher {
                 // Every permit found work: there may be more due.
                 continue;
             }
-            let idle = if got == 0 {
-                // Due but not claimable (in flight, or behind an older version in
-                // flight): recording wakes the loop; until then, poll slowly.
-                self.idle_for().await.max(BLOCKED_POLL)
-            } else {
-                self.idle_for().await
-            };
+            let idle = self.idle_for().await;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = wakeup.notified() => {}

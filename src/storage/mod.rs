@@ -211,8 +211,10 @@ pub trait DeliveryStore: Send + Sync {
     async fn record_attempt(&self, record: &AttemptRecord) -> StoreResult<()> {
         self.record_attempts(std::slice::from_ref(record)).await
     }
-    /// When the next pending delivery falls due.
-    async fn next_due(&self) -> StoreResult<Option<Timestamp>>;
+    /// When the next pending delivery not in flight falls due (`now` or earlier: one is
+    /// due now). A delivery leased by a server that died falls due when its lease lapses,
+    /// which the sweep finds.
+    async fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
     async fn list_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>>;
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryView>>;
     /// A customer's deliveries to the products activated on its account (or to `only`),

@@ -210,11 +210,14 @@ async fn activate_late(
     false
 }
 
-/// Waits (at most 120 s) until the hub has nothing pending, twice in a row.
+/// Waits (at most 120 s) until the hub has nothing pending, twice in a row. Prints how
+/// the backlog went down (every 10 s) and how long it took, so a slow drain shows where.
 async fn drained(http: &reqwest::Client, base: &str) -> Result<(), String> {
-    let drain_until = Instant::now() + Duration::from_secs(120);
+    let started = Instant::now();
+    let drain_until = started + Duration::from_secs(120);
     let mut quiet = 0;
     let mut last_pending = f64::NAN;
+    let mut trace = Vec::new();
     while Instant::now() < drain_until && quiet < 2 {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let metrics = http
@@ -232,7 +235,16 @@ async fn drained(http: &reqwest::Client, base: &str) -> Result<(), String> {
             .unwrap_or(1.0);
         quiet = if pending == 0.0 { quiet + 1 } else { 0 };
         last_pending = pending;
+        let at = started.elapsed().as_secs();
+        if trace.len() as u64 <= at / 10 {
+            trace.push(format!("{pending}@{at}s"));
+        }
     }
+    eprintln!(
+        "chaos: drain: {} pending by time; ended after {:.0} s",
+        trace.join(" "),
+        started.elapsed().as_secs_f64()
+    );
     if quiet < 2 {
         return Err(format!(
             "deliveries did not drain in 120 s: {last_pending} pending"
