@@ -11,12 +11,10 @@ use self::client::{AddressGuard, Answer, Failure, WebhookClient};
 use self::schedule::{parse_retry_after, RetrySchedule};
 use crate::domain::time::{self, Timestamp};
 use crate::domain::wire;
-use crate::domain::ProductId;
 use crate::storage::{AttemptRecord, AttemptResult, ClaimedDelivery, DispatchStore};
 use futures_util::StreamExt;
 use ipnet::IpNet;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -61,10 +59,6 @@ pub struct DispatchConfig {
     pub batch: i64,
     /// Deliveries in flight at once.
     pub concurrency: usize,
-    /// Deliveries in flight at once to one product: a receiver that hangs until the
-    /// timeout holds this many sends, never the others' (the claim skips a product at
-    /// its share until one of its sends ends).
-    pub per_product: usize,
     /// The longest the dispatcher sleeps without a wake-up.
     pub sweep: Duration,
     /// Snapshots in flight at once at most (a share of `concurrency`): a backfill to one
@@ -84,7 +78,6 @@ impl Default for DispatchConfig {
             allowed_cidrs: Vec::new(),
             batch: 128,
             concurrency: 256,
-            per_product: 64,
             sweep: Duration::from_secs(5),
             snapshot_concurrency: 16,
             backfill_chunk: 1_000,
@@ -98,54 +91,6 @@ impl DispatchConfig {
     /// server takes the delivery once the lease lapses.
     pub fn lease(&self) -> Duration {
         self.timeout + Duration::from_secs(5) + self.timeout / 2
-    }
-}
-
-/// This server's sends in flight, by product.
-#[derive(Clone, Default)]
-struct InFlight(Arc<std::sync::Mutex<HashMap<ProductId, usize>>>);
-
-/// One send in flight to a product, counted until dropped.
-struct ProductSlot {
-    in_flight: InFlight,
-    product: ProductId,
-}
-
-impl InFlight {
-    fn take(&self, product: &ProductId) -> ProductSlot {
-        *self.lock().entry(product.clone()).or_insert(0) += 1;
-        ProductSlot {
-            in_flight: self.clone(),
-            product: product.clone(),
-        }
-    }
-
-    /// The products with `limit` or more sends in flight.
-    fn at_least(&self, limit: usize) -> Vec<ProductId> {
-        self.lock()
-            .iter()
-            .filter(|(_, n)| **n >= limit)
-            .map(|(product, _)| product.clone())
-            .collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProductId, usize>> {
-        // The map is whole after any panic: each change is one statement.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Drop for ProductSlot {
-    fn drop(&mut self) {
-        let mut counts = self.in_flight.lock();
-        if let Some(n) = counts.get_mut(&self.product) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.product);
-            }
-        }
     }
 }
 
@@ -220,7 +165,7 @@ pub struct Dispatcher {
     client: WebhookClient,
     config: DispatchConfig,
     /// The loop saw deliveries due that it could not claim (another version of their
-    /// pair in flight, or their product at its share): the next recorded attempt may
+    /// pair in flight): the next recorded attempt may
     /// free them, so recording wakes the loop. Otherwise a success wakes nobody, and a
     /// delivered burst costs no empty claims.
     waiting: std::sync::atomic::AtomicBool,
@@ -247,9 +192,7 @@ impl Dispatcher {
     /// One step: claim due deliveries, send them concurrently, record each outcome.
     /// Returns how many were handled.
     pub async fn step(&self) -> anyhow::Result<usize> {
-        let claimed = self
-            .claim(self.config.batch, self.config.batch, &[])
-            .await?;
+        let claimed = self.claim(self.config.batch, self.config.batch).await?;
         let handled = claimed.len();
         let records: Vec<AttemptRecord> = futures_util::stream::iter(claimed)
             .map(|delivery| self.attempt(delivery))
@@ -262,17 +205,12 @@ impl Dispatcher {
 
     /// Stage 1: lease up to `limit` due deliveries, live ones first, of which at most
     /// `snapshots` snapshots.
-    async fn claim(
-        &self,
-        limit: i64,
-        snapshots: i64,
-        skip: &[ProductId],
-    ) -> anyhow::Result<Vec<ClaimedDelivery>> {
+    async fn claim(&self, limit: i64, snapshots: i64) -> anyhow::Result<Vec<ClaimedDelivery>> {
         let now = time::now();
         let lease_until = now + chrono_of(self.config.lease());
         Ok(self
             .store
-            .claim_deliveries(now, lease_until, limit, snapshots, skip)
+            .claim_deliveries(now, lease_until, limit, snapshots)
             .await?)
     }
 
@@ -487,7 +425,6 @@ impl Dispatcher {
         };
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let snapshot_permits = Arc::new(Semaphore::new(self.config.snapshot_concurrency));
-        let per_product = InFlight::default();
         let mut in_flight = tokio::task::JoinSet::new();
         loop {
             while in_flight.try_join_next().is_some() {}
@@ -505,8 +442,7 @@ impl Dispatcher {
             } else {
                 0
             };
-            let full = per_product.at_least(self.config.per_product);
-            let claimed = match self.claim(wanted as i64, snapshot_room as i64, &full).await {
+            let claimed = match self.claim(wanted as i64, snapshot_room as i64).await {
                 Ok(claimed) => claimed,
                 Err(err) => {
                     tracing::warn!(error = %err, "claiming deliveries failed; retrying shortly");
@@ -523,10 +459,9 @@ impl Dispatcher {
                     Some(_) => snapshot_permits.clone().try_acquire_owned().ok(),
                     None => None,
                 };
-                let product_slot = per_product.take(&delivery.product_id);
                 in_flight.spawn(async move {
                     let _ = report.send(this.attempt(delivery).await);
-                    drop((permit, snapshot_permit, product_slot));
+                    drop((permit, snapshot_permit));
                 });
             }
             if got == wanted {

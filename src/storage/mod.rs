@@ -195,14 +195,12 @@ pub trait DeliveryStore: Send + Sync {
     /// customer) only the newest pending version, and none while an older one is in
     /// flight. Older pending versions of the claimed pairs are superseded.
     /// Live deliveries first; then up to `snapshot_limit` snapshots with the room left.
-    /// None to the products in `skip` (probes aside: a paused product has none in flight).
     async fn claim_deliveries(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
         snapshot_limit: i64,
-        skip: &[ProductId],
     ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Records attempts and their consequences (next try, give up, webhook disabled), in
     /// one transaction: the dispatcher writes what it sent in batches.

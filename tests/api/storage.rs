@@ -424,7 +424,6 @@ async fn webhooks_failing_for_five_days_are_disabled(backend: Backend) {
             t0 + Duration::seconds(60),
             10,
             10,
-            &[],
         )
         .await
         .unwrap();

@@ -130,7 +130,6 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         lease_until: Timestamp,
         limit: i64,
         snapshot_limit: i64,
-        skip: &[ProductId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut tx = DB::begin_claim(&self.pools).await?;
         // A paused product's probe (SPEC section 6), then live deliveries, then snapshots
@@ -146,11 +145,11 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
         }
         let room = limit - probes.len() as i64;
         if room > 0 {
-            live.extend(claim_due::<DB>(&mut tx, now, lease_until, room, false, skip).await?);
+            live.extend(claim_due::<DB>(&mut tx, now, lease_until, room, false).await?);
         }
         let room = (limit - (live.len() + snapshots.len()) as i64).min(snapshot_limit);
         if room > 0 {
-            snapshots.extend(claim_due::<DB>(&mut tx, now, lease_until, room, true, skip).await?);
+            snapshots.extend(claim_due::<DB>(&mut tx, now, lease_until, room, true).await?);
         }
         if live.is_empty() && snapshots.is_empty() {
             tx.commit().await?;
@@ -483,59 +482,42 @@ impl<DB: Dialect> SqlStore<DB> {
 
 /// Leases up to `limit` due deliveries of one kind (live, or snapshots), by that kind's
 /// index: for each (product, customer) only the newest pending version, none while
-/// another of the pair is in flight, none to a disabled webhook, none to the products
-/// in `skip` (this server has as many in flight to them as it sends to one product).
+/// another of the pair is in flight, none to a disabled webhook.
 async fn claim_due<DB: Dialect>(
     tx: &mut Tx<DB>,
     now: Timestamp,
     lease_until: Timestamp,
     limit: i64,
     snapshots: bool,
-    skip: &[ProductId],
 ) -> StoreResult<Vec<String>> {
     let kind = if snapshots {
         "d.backfill_id IS NOT NULL"
     } else {
         "d.backfill_id IS NULL"
     };
-    let now = DbTime(now);
-    let mut claim = Sql::<DB>::new("UPDATE deliveries SET lease_until = ");
-    claim
-        .push_bind(DbTime(lease_until))
-        .push(", attempts = attempts + 1, updated = ")
-        .push_bind(now)
-        .push(&format!(
-            " WHERE delivery_id IN ( \
+    Ok(Sql::<DB>::new(format!(
+        "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1, updated = $1 \
+         WHERE delivery_id IN ( \
            SELECT d.delivery_id FROM deliveries d \
            JOIN products p ON p.product_id = d.product_id \
-           WHERE d.status = 'pending' AND {kind} AND d.next_attempt <= "
-        ))
-        .push_bind(now)
-        .push(" AND (d.lease_until IS NULL OR d.lease_until < ")
-        .push_bind(now)
-        .push(&format!(
-            ") AND p.webhook_status = 'enabled' AND p.breaker_failures < {BREAKER_FAILURES} \
+           WHERE d.status = 'pending' AND {kind} AND d.next_attempt <= $1 \
+             AND (d.lease_until IS NULL OR d.lease_until < $1) \
+             AND p.webhook_status = 'enabled' AND p.breaker_failures < {BREAKER_FAILURES} \
              AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
                  AND o.customer_id = d.customer_id AND o.status = 'pending' AND o.version > d.version{per_row} \
              AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.product_id = d.product_id \
                  AND o.customer_id = d.customer_id AND o.status = 'pending' \
-                 AND o.delivery_id <> d.delivery_id AND o.lease_until >= ",
-            per_row = DB::PER_ROW,
-        ))
-        .push_bind(now)
-        .push(DB::PER_ROW);
-    if !skip.is_empty() {
-        claim
-            .push(" AND d.product_id NOT IN (")
-            .push_list(skip.iter().map(ProductId::as_str))
-            .push(")");
-    }
-    claim
-        .push(" ORDER BY d.next_attempt LIMIT ")
-        .push_bind(limit)
-        .push(DB::SKIP_LOCKED_DELIVERIES)
-        .push(") RETURNING delivery_id");
-    Ok(claim.scalars(tx).await?)
+                 AND o.lease_until >= $1 AND o.delivery_id <> d.delivery_id{per_row} \
+           ORDER BY d.next_attempt LIMIT $3{skip_locked}) \
+         RETURNING delivery_id",
+        per_row = DB::PER_ROW,
+        skip_locked = DB::SKIP_LOCKED_DELIVERIES
+    ))
+    .bind(DbTime(now))
+    .bind(DbTime(lease_until))
+    .bind(limit)
+    .scalars(tx)
+    .await?)
 }
 
 /// The probes due (SPEC section 6): for each paused product whose probe time has come
