@@ -1,6 +1,7 @@
 //! The chaos run behind `scripts/chaos`: two servers on one Postgres; three products
 //! creating, updating, associating and deleting customers concurrently ([`writers`]);
-//! receivers that fail about 30% of deliveries and sometimes hang past the timeout;
+//! receivers that are down 1 s in every 30, fail about 10% of deliveries at random and
+//! sometimes hang past the timeout;
 //! servers SIGKILLed and restarted; Postgres stopped once ([`outage`]); a fourth, reading
 //! product activated halfway, whose backfill runs through all of that. Then it checks
 //! what the contract promises ([`verify`]) and prints a one-line verdict.
@@ -43,16 +44,26 @@ struct Tenancy {
     receivers: HashMap<&'static str, Receiver>,
 }
 
-/// A receiver that fails ~25% of deliveries (500) and hangs past the hub's timeout ~5%
-/// of the time (answering 200 when the hub has given up on it).
-async fn flaky_receiver() -> Receiver {
+/// A receiver that is down (503) for 1 s in every 30 s, at a phase of its own; the rest
+/// of the time fails ~10% of deliveries at random (500) and hangs past the hub's timeout
+/// ~3% of the time (answering 200 when the hub has given up on it). The down windows trip
+/// the product's breaker (SPEC section 6) and exercise its probes. Failures are not ~30%
+/// at random any more: that tripped the breaker every ~600 attempts (5 in a row),
+/// pausing each product at least 5 s each time, so the receivers took ~100 deliveries a
+/// second while the writers queued more, and a 15-minute run could never drain.
+async fn flaky_receiver(phase: Duration) -> Receiver {
+    let started = Instant::now();
     Receiver::builder()
         .keep_requests(false)
-        .otherwise(|| {
+        .otherwise(move || {
+            let cycle = (started.elapsed() + phase).as_millis() % 30_000;
+            if cycle < 1_000 {
+                return Answer::Status(503);
+            }
             let roll: f64 = rand::random();
-            if roll < 0.05 {
+            if roll < 0.03 {
                 Answer::Hang(Duration::from_secs(4))
-            } else if roll < 0.30 {
+            } else if roll < 0.13 {
                 Answer::Status(500)
             } else {
                 Answer::Status(200)
@@ -122,8 +133,8 @@ async fn set_up(http: &reqwest::Client, base: &str) -> Tenancy {
         products: HashMap::new(),
         receivers: HashMap::new(),
     };
-    for name in READERS {
-        let receiver = flaky_receiver().await;
+    for (i, name) in READERS.into_iter().enumerate() {
+        let receiver = flaky_receiver(Duration::from_millis(7_500 * i as u64)).await;
         let p = post(
             "/v1/products",
             json!({"name": name, "webhook_url": receiver.url}),
