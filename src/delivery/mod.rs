@@ -15,6 +15,7 @@ use crate::storage::{AttemptRecord, AttemptResult, ClaimedDelivery, DispatchStor
 use futures_util::StreamExt;
 use ipnet::IpNet;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -165,10 +166,10 @@ pub struct Dispatcher {
     client: WebhookClient,
     config: DispatchConfig,
     /// The loop saw deliveries due that it could not claim (another version of their
-    /// pair in flight): the next recorded attempt may
-    /// free them, so recording wakes the loop. Otherwise a success wakes nobody, and a
-    /// delivered burst costs no empty claims.
-    waiting: std::sync::atomic::AtomicBool,
+    /// pair in flight): the next recorded attempt may free them, so recording wakes the
+    /// loop. Otherwise a success wakes nobody, and a delivered burst costs no empty
+    /// claims.
+    waiting: AtomicBool,
 }
 
 fn chrono_of(d: Duration) -> chrono::Duration {
@@ -185,7 +186,7 @@ impl Dispatcher {
             store,
             client,
             config,
-            waiting: std::sync::atomic::AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
         })
     }
 
@@ -337,11 +338,7 @@ impl Dispatcher {
         let failed = records
             .iter()
             .any(|r| !matches!(r.result, AttemptResult::Delivered));
-        if self
-            .waiting
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-            || failed
-        {
+        if self.waiting.swap(false, SeqCst) || failed {
             self.store.delivery_wakeup().notify_one();
         }
         if records.iter().any(|r| r.snapshot) {
@@ -384,7 +381,6 @@ impl Dispatcher {
     /// is marked waiting (before the look, so a record written meanwhile still wakes it)
     /// and sleeps until a record or a write wakes it, polling slowly.
     async fn idle_for(&self) -> Duration {
-        use std::sync::atomic::Ordering::SeqCst;
         self.waiting.store(true, SeqCst);
         let now = time::now();
         let due = match self.store.next_due(now).await {

@@ -210,8 +210,8 @@ pub trait DeliveryStore: Send + Sync {
         self.record_attempts(std::slice::from_ref(record)).await
     }
     /// When the next pending delivery not in flight falls due (`now` or earlier: one is
-    /// due now). A delivery leased by a server that died falls due when its lease lapses,
-    /// which the sweep finds.
+    /// due now). Deliveries under a lease are left out, a dead server's too: the
+    /// dispatcher's idle look (at least every second) claims those once the lease lapses.
     async fn next_due(&self, now: Timestamp) -> StoreResult<Option<Timestamp>>;
     async fn list_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<DeliveryView>>;
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryView>>;

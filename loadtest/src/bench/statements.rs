@@ -14,9 +14,10 @@
 //! reader needs to see what a create or a delivery costs.
 
 use super::fan_out::wait_for_receipts;
+use super::load::creator;
 use super::report::Report;
 use super::sink;
-use super::tenants::{customer, tenant, tenant_with};
+use super::tenants::{tenant, tenant_with};
 use crate::env;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -91,17 +92,12 @@ pub(super) async fn statements(report: &mut Report, http: &reqwest::Client) {
     print("idle, 10 s", &idle);
     let per_second = total(&idle) as f64 / idle_secs;
 
-    let create = |t: &super::tenants::Tenant, tag: &'static str, i: usize| {
-        http.post(format!("{}/v1/customers", server.base))
-            .bearer_auth(&t.writer_key)
-            .json(&customer(&t.account, tag, i))
-            .send()
-    };
+    let feed_create = creator(http, &server.base, &readers, "statements-feed");
+    let webhook_create = creator(http, &server.base, &senders, "statements-webhook");
     let from = mark(&log);
     let started = Instant::now();
     for i in 0..creates {
-        let r = create(&readers, "statements-feed", i).await.unwrap();
-        assert_eq!(r.status(), 201, "create {i}");
+        assert!(feed_create(i).await, "create {i}");
     }
     let secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -113,8 +109,7 @@ pub(super) async fn statements(report: &mut Report, http: &reqwest::Client) {
     let from = mark(&log);
     let started = Instant::now();
     for i in 0..creates {
-        let r = create(&senders, "statements-webhook", i).await.unwrap();
-        assert_eq!(r.status(), 201, "create {i}");
+        assert!(webhook_create(i).await, "create {i}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_for_receipts(&sinks, creates * 3, Duration::from_secs(60)).await;
