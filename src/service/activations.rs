@@ -58,33 +58,27 @@ impl Hub {
         let before = self.store.get_activation(account, product).await?;
         let existed = before.is_some();
         let was_two_way = before.is_some_and(|a| a.sync == SyncMode::TwoWay);
+        // A product with a webhook that starts receiving the account's changes gets the
+        // customers it has not seen (SPEC section 11), started with the activation.
+        let catching_up = input.sync == SyncMode::TwoWay && !was_two_way;
+        let backfill = (catching_up && input.backfill && found.webhook_url.is_some())
+            .then(BackfillId::generate);
         let now = time::now();
         let activation = self
             .store
-            .upsert_activation(&Activation {
-                account_id: account.clone(),
-                product_id: product.clone(),
-                sync: input.sync,
-                created: now,
-                updated: now,
-            })
+            .upsert_activation(
+                &Activation {
+                    account_id: account.clone(),
+                    product_id: product.clone(),
+                    sync: input.sync,
+                    created: now,
+                    updated: now,
+                },
+                backfill.as_ref().map(BackfillId::as_str),
+            )
             .await?;
-        // A product with a webhook that starts receiving the account's changes gets the
-        // customers it has not seen (SPEC section 11).
-        let catching_up = input.sync == SyncMode::TwoWay && !was_two_way;
-        if catching_up && input.backfill && found.webhook_url.is_some() {
-            self.start_backfill(account, product).await?;
-        }
         let view = self.activation_view(activation).await?;
         Ok((view, !existed))
-    }
-
-    async fn start_backfill(&self, account: &AccountId, product: &ProductId) -> ApiResult<()> {
-        let id = BackfillId::generate();
-        self.store
-            .start_backfill(account, product, id.as_str(), time::now())
-            .await?;
-        Ok(())
     }
 
     /// `POST /v1/accounts/{a}/products/{p}/resync`: a new backfill of every live
@@ -121,7 +115,10 @@ impl Hub {
                 "the product has no webhook: it catches up through GET /v1/events/head, the list and the feed",
             ));
         }
-        self.start_backfill(account, product).await?;
+        let id = BackfillId::generate();
+        self.store
+            .start_backfill(account, product, id.as_str(), time::now())
+            .await?;
         self.activation_view(activation).await
     }
 

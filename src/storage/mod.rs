@@ -52,8 +52,15 @@ pub trait TenantStore: Send + Sync {
     /// Writes `name`, `webhook_url` and `updated`.
     async fn update_product(&self, product: &Product) -> StoreResult<()>;
 
-    /// Creates the activation, or changes its sync mode; returns the stored row.
-    async fn upsert_activation(&self, activation: &Activation) -> StoreResult<Activation>;
+    /// Creates the activation, or changes its sync mode; returns the stored row. With
+    /// `backfill` (a new backfill's id), starts the pair's backfill in the same
+    /// transaction (or keeps the one running): an activation is never stored without
+    /// the backfill it asked for, whatever fails between them.
+    async fn upsert_activation(
+        &self,
+        activation: &Activation,
+        backfill: Option<&str>,
+    ) -> StoreResult<Activation>;
     async fn get_activation(
         &self,
         account: &AccountId,

@@ -15,6 +15,7 @@ on_both_backends!(
     live_changes_go_before_snapshots_and_resync_sends_all_again,
     deactivating_stops_a_backfill,
     one_way_to_two_way_backfills_and_backfill_false_opts_out,
+    an_activation_is_stored_with_its_backfill_or_not_at_all,
     the_head_list_feed_handshake_misses_nothing,
 );
 
@@ -428,6 +429,72 @@ async fn one_way_to_two_way_backfills_and_backfill_false_opts_out(backend: Backe
         .post(&resync(&a.writer), &a.app.admin_key, json!({}))
         .await
         .expect_problem(409, "resync_refused");
+}
+
+/// The activation and its backfill are one write: when the backfill cannot be stored
+/// (here a trigger refuses it, as a database going down between the two would), the
+/// activation is not stored either, so the caller's retry starts the backfill. Were the
+/// activation kept, the retry would find the product two-way already and the account's
+/// existing customers would never reach it.
+async fn an_activation_is_stored_with_its_backfill_or_not_at_all(backend: Backend) {
+    let a = account_with(backend, 200).await;
+    let hooks = receiver().await;
+    let (product, _, _) = new_hooked_product(&a.app, &hooks.url).await;
+    match backend {
+        Backend::Sqlite => {
+            a.app
+                .db
+                .execute(
+                    "CREATE TRIGGER refuse_backfills BEFORE INSERT ON backfills \
+                     BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                )
+                .await
+        }
+        Backend::Postgres => {
+            a.app
+                .db
+                .execute(
+                    "CREATE FUNCTION refuse_backfills() RETURNS trigger LANGUAGE plpgsql \
+                     AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+                )
+                .await;
+            a.app
+                .db
+                .execute(
+                    "CREATE TRIGGER refuse_backfills BEFORE INSERT ON backfills \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_backfills()",
+                )
+                .await
+        }
+    }
+    let path = format!("/v1/accounts/{}/products/{product}", a.account);
+    let put = || {
+        a.app.call(
+            reqwest::Method::PUT,
+            &path,
+            Some(&a.app.admin_key),
+            Some(json!({"sync": "two_way"})),
+        )
+    };
+    let r = put().await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(
+        activation(&a.app, &a.account, &product).await,
+        Value::Null,
+        "no activation without its backfill"
+    );
+
+    let drop = match backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_backfills",
+        Backend::Postgres => "DROP TRIGGER refuse_backfills ON backfills",
+    };
+    a.app.db.execute(drop).await;
+    let r = put().await;
+    r.expect(201);
+    assert_eq!(r.body["backfill"]["status"], json!("running"), "{}", r.body);
+    let done = completed(&a, &product, 60).await;
+    assert_eq!(done["backfill"]["sent"], json!(200));
+    assert_eq!(product_view(&hooks.received()).1, 200);
 }
 
 async fn the_head_list_feed_handshake_misses_nothing(backend: Backend) {

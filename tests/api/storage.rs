@@ -198,7 +198,7 @@ async fn activations_upsert_and_delete(backend: Backend) {
         created: first,
         updated: first,
     };
-    let stored = store.upsert_activation(&activation).await.unwrap();
+    let stored = store.upsert_activation(&activation, None).await.unwrap();
     assert_eq!(stored, activation);
 
     let later = first + Duration::seconds(5);
@@ -208,7 +208,7 @@ async fn activations_upsert_and_delete(backend: Backend) {
         updated: later,
         ..activation.clone()
     };
-    let stored = store.upsert_activation(&changed).await.unwrap();
+    let stored = store.upsert_activation(&changed, None).await.unwrap();
     assert_eq!(stored.sync, SyncMode::OneWay);
     assert_eq!(
         stored.created, first,
@@ -387,7 +387,7 @@ async fn webhooks_failing_for_five_days_are_disabled(backend: Backend) {
         created: t0,
         updated: t0,
     };
-    store.upsert_activation(&activation).await.unwrap();
+    store.upsert_activation(&activation, None).await.unwrap();
     let fields = CustomerFields {
         first_name: PersonName::parse("Ada").unwrap(),
         ..Default::default()

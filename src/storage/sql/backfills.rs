@@ -9,7 +9,7 @@
 use super::{Queued, SqlStore};
 use crate::domain::time::Timestamp;
 use crate::domain::{AccountId, ProductId};
-use crate::storage::dialect::{Dialect, Sql};
+use crate::storage::dialect::{Dialect, Sql, Tx};
 use crate::storage::time::DbTime;
 use crate::storage::{BackfillStore, BackfillView, StoreResult};
 use async_trait::async_trait;
@@ -41,39 +41,7 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
         now: Timestamp,
     ) -> StoreResult<BackfillView> {
         let mut tx = self.begin_write().await?;
-        let running: Option<String> = Sql::<DB>::new(
-            "SELECT backfill_id FROM backfills \
-             WHERE account_id = $1 AND product_id = $2 AND status = 'running'",
-        )
-        .bind(account.as_str())
-        .bind(product.as_str())
-        .scalar_optional(&mut tx)
-        .await?;
-        let id = match running {
-            Some(id) => id,
-            None => {
-                let total: i64 = Sql::<DB>::new(
-                    "SELECT COUNT(*) FROM customers WHERE scope = $1 AND status = 'live'",
-                )
-                .bind(account.as_str())
-                .scalar(&mut tx)
-                .await?;
-                Sql::<DB>::new(
-                    "INSERT INTO backfills (backfill_id, account_id, product_id, status, total, \
-                     queued, queued_created, queued_id, all_queued, started, completed) \
-                     VALUES ($1, $2, $3, 'running', $4, 0, NULL, NULL, $5, $6, NULL)",
-                )
-                .bind(backfill_id)
-                .bind(account.as_str())
-                .bind(product.as_str())
-                .bind(total)
-                .bind(false)
-                .bind(DbTime(now))
-                .execute(&mut tx)
-                .await?;
-                backfill_id.to_owned()
-            }
-        };
+        let id = open_backfill(&mut tx, account, product, backfill_id, now).await?;
         tx.commit().await?;
         self.backfill_wakeup.notify_one();
         let mut views = self.backfill_views("b.backfill_id = ", &id).await?;
@@ -265,6 +233,52 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
         .fetch_one(&mut *self.read().await?)
         .await?)
     }
+}
+
+/// In `tx`: the pair's running backfill, or a new one with id `backfill_id` over the
+/// account's live customers. Returns the backfill's id. Callers signal
+/// `backfill_wakeup` after the commit.
+pub(super) async fn open_backfill<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    account: &AccountId,
+    product: &ProductId,
+    backfill_id: &str,
+    now: Timestamp,
+) -> StoreResult<String> {
+    let running: Option<String> = Sql::<DB>::new(
+        "SELECT backfill_id FROM backfills \
+         WHERE account_id = $1 AND product_id = $2 AND status = 'running'",
+    )
+    .bind(account.as_str())
+    .bind(product.as_str())
+    .scalar_optional(&mut *tx)
+    .await?;
+    let id = match running {
+        Some(id) => id,
+        None => {
+            let total: i64 = Sql::<DB>::new(
+                "SELECT COUNT(*) FROM customers WHERE scope = $1 AND status = 'live'",
+            )
+            .bind(account.as_str())
+            .scalar(&mut *tx)
+            .await?;
+            Sql::<DB>::new(
+                "INSERT INTO backfills (backfill_id, account_id, product_id, status, total, \
+                 queued, queued_created, queued_id, all_queued, started, completed) \
+                 VALUES ($1, $2, $3, 'running', $4, 0, NULL, NULL, $5, $6, NULL)",
+            )
+            .bind(backfill_id)
+            .bind(account.as_str())
+            .bind(product.as_str())
+            .bind(total)
+            .bind(false)
+            .bind(DbTime(now))
+            .execute(&mut *tx)
+            .await?;
+            backfill_id.to_owned()
+        }
+    };
+    Ok(id)
 }
 
 impl<DB: Dialect> SqlStore<DB> {

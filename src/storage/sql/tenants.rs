@@ -1,5 +1,6 @@
 //! Partners, accounts, products, activations and API keys.
 
+use super::backfills::open_backfill;
 use super::{push_keyset_bound, SqlStore};
 use crate::domain::tenancy::Principal;
 use crate::domain::tenancy::{ApiKey, KeyKind};
@@ -207,7 +208,12 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         Ok(())
     }
 
-    async fn upsert_activation(&self, activation: &Activation) -> StoreResult<Activation> {
+    async fn upsert_activation(
+        &self,
+        activation: &Activation,
+        backfill: Option<&str>,
+    ) -> StoreResult<Activation> {
+        let mut tx = self.begin_write().await?;
         let row: ActivationRow = Sql::<DB>::new(format!(
             "INSERT INTO activations (account_id, product_id, sync, created, updated) \
              VALUES ($1, $2, $3, $4, $4) \
@@ -221,9 +227,17 @@ impl<DB: Dialect> TenantStore for SqlStore<DB> {
         .bind(activation.product_id.as_str())
         .bind(activation.sync.as_str())
         .bind(DbTime(activation.updated))
-        .fetch_one(&mut *self.write().await?)
+        .fetch_one(&mut *tx)
         .await?;
+        if let Some(id) = backfill {
+            let (account, product) = (&activation.account_id, &activation.product_id);
+            open_backfill(&mut tx, account, product, id, activation.updated).await?;
+        }
+        tx.commit().await?;
         self.tenancy.changed();
+        if backfill.is_some() {
+            self.backfill_wakeup.notify_one();
+        }
         Activation::try_from(row)
     }
 
