@@ -358,6 +358,12 @@ async fn erasure_leaves_no_trace_and_reaches_every_product(backend: Backend) {
         .await;
     created.expect(201);
     let id = created.str("customer_id");
+    // Each version reaches the two-way product before the next is written: a pending
+    // older version is superseded by a newer one, and the test needs both sent.
+    app.wait_for(Duration::from_secs(10), || async {
+        (!hooks.delivered().is_empty()).then_some(())
+    })
+    .await;
     app.patch(
         &format!("/v1/customers/{id}"),
         &account_key,
@@ -374,7 +380,7 @@ async fn erasure_leaves_no_trace_and_reaches_every_product(backend: Backend) {
         )
         .await;
     conflict.expect_problem(409, "duplicate");
-    // Both versions reach the two-way product before the erasure.
+    // Both versions reached the two-way product before the erasure.
     app.wait_for(Duration::from_secs(10), || async {
         (hooks.delivered().len() >= 2).then_some(())
     })
