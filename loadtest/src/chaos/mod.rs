@@ -221,6 +221,54 @@ async fn activate_late(
     false
 }
 
+/// A gauge's value in a `/metrics` text.
+fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Prints, every 30 s until `deadline`, the pending deliveries and snapshots and the late
+/// product's backfill, through whichever server answers: where a backlog builds up shows
+/// while it builds.
+async fn progress(http: &reqwest::Client, tenancy: &Tenancy, ports: [u16; 2], deadline: Instant) {
+    let started = Instant::now();
+    let (late, _) = &tenancy.products[LATE];
+    let mut tick = 0;
+    while Instant::now() + Duration::from_secs(30) <= deadline {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        tick += 1;
+        let base = base(ports[tick % 2]);
+        let Ok(metrics) = http.get(format!("{base}/metrics")).send().await else {
+            continue;
+        };
+        let metrics = metrics.text().await.unwrap_or_default();
+        let value = |name| gauge(&metrics, name).map_or("?".to_owned(), |v| v.to_string());
+        let backfill = http
+            .get(format!("{base}/v1/accounts/{}/products", tenancy.account))
+            .bearer_auth(ADMIN)
+            .send()
+            .await;
+        let backfill = match backfill {
+            Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null)["activations"]
+                .as_array()
+                .and_then(|all| all.iter().find(|a| a["product_id"] == json!(late)))
+                .map_or("not active".to_owned(), |a| {
+                    let b = &a["backfill"];
+                    format!("{} {}/{}", b["status"], b["sent"], b["total"])
+                }),
+            Err(_) => "?".to_owned(),
+        };
+        eprintln!(
+            "chaos: at {}s: {} pending, {} of them snapshots; {LATE}'s backfill {backfill}",
+            started.elapsed().as_secs(),
+            value("customer_list_deliveries_pending"),
+            value("customer_list_snapshots_pending"),
+        );
+    }
+}
+
 /// Waits (at most 120 s) until the hub has nothing pending, twice in a row. Prints how
 /// the backlog went down (every 10 s) and how long it took, so a slow drain shows where.
 async fn drained(http: &reqwest::Client, base: &str) -> Result<(), String> {
@@ -239,20 +287,17 @@ async fn drained(http: &reqwest::Client, base: &str) -> Result<(), String> {
             .text()
             .await
             .unwrap();
-        let pending: f64 = metrics
-            .lines()
-            .find(|l| l.starts_with("customer_list_deliveries_pending"))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(1.0);
+        let pending = gauge(&metrics, "customer_list_deliveries_pending").unwrap_or(1.0);
         quiet = if pending == 0.0 { quiet + 1 } else { 0 };
         last_pending = pending;
         let at = started.elapsed().as_secs();
         if trace.len() as u64 <= at / 10 {
-            trace.push(format!("{pending}@{at}s"));
+            let snapshots = gauge(&metrics, "customer_list_snapshots_pending").unwrap_or(0.0);
+            trace.push(format!("{pending}({snapshots})@{at}s"));
         }
     }
     eprintln!(
-        "chaos: drain: {} pending by time; ended after {:.0} s",
+        "chaos: drain: {} pending (snapshots) by time; ended after {:.0} s",
         trace.join(" "),
         started.elapsed().as_secs_f64()
     );
@@ -283,10 +328,11 @@ pub async fn run() -> i32 {
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let halfway = Instant::now() + Duration::from_secs(seconds / 2);
-    let (ledger, (kills, outage), late) = tokio::join!(
+    let (ledger, (kills, outage), late, ()) = tokio::join!(
         writers::write_until(&http, &tenancy, ports, deadline),
         havoc(&http, &servers, ports, seconds, deadline),
         activate_late(&http, &tenancy, ports, halfway),
+        progress(&http, &tenancy, ports, deadline),
     );
 
     let mut findings = Findings::default();
