@@ -165,12 +165,13 @@ pub(super) async fn dispatchers(
     }
     let mut one = None;
     for n in [1, 2, 4] {
-        let (rate, cpu_ms) = drain_with(n, sizes, pool, http, &sinks).await;
+        let Drain { rate, cpu_ms, busy } = drain_with(n, sizes, pool, http, &sinks).await;
         let one_rate = *one.get_or_insert(rate);
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         report.add(
             &format!("4c. {n} dispatcher(s) draining queued deliveries"),
             &format!(
-                "deliveries/s ({} queued, first receipt to last; machine CPU {cpu_ms:.3} ms per delivery); baseline: 1 dispatcher",
+                "deliveries/s ({} queued, first receipt to last; machine CPU {cpu_ms:.3} ms per delivery, {busy:.2} of {cores} cores busy); baseline: 1 dispatcher",
                 sizes.burst * 3
             ),
             "/s",
@@ -191,7 +192,7 @@ async fn drain_with(
     pool: &PgPool,
     http: &reqwest::Client,
     sinks: &[Receiver],
-) -> (f64, f64) {
+) -> Drain {
     for sink in sinks {
         sink.clear();
     }
@@ -208,20 +209,38 @@ async fn drain_with(
         .await
         .unwrap();
     sqlx::query("CHECKPOINT").execute(pool).await.unwrap();
-    let cpu0 = machine_cpu_seconds();
     let mut servers = Vec::new();
     for _ in 0..n {
         servers.push(super::server(true).await);
     }
+    // From the first receipt: the servers' start-up is not the drain's.
+    wait_for_receipts(sinks, 1, Duration::from_secs(60)).await;
+    let (cpu0, started) = (machine_cpu_seconds(), Instant::now());
+    let before: usize = sinks.iter().map(Receiver::receipt_count).sum();
     wait_for_receipts(sinks, deliveries, Duration::from_secs(300)).await;
     let cpu = machine_cpu_seconds() - cpu0;
+    let busy = cpu / started.elapsed().as_secs_f64().max(1e-6);
     let (first, last) = receipt_span(sinks);
     for server in &mut servers {
         server.kill().await;
     }
     let rate = deliveries as f64 / last.duration_since(first).as_secs_f64().max(1e-6);
-    eprintln!("bench: {n} dispatcher(s): {rate:.0} deliveries/s");
-    (rate, cpu * 1000.0 / deliveries as f64)
+    eprintln!("bench: {n} dispatcher(s): {rate:.0} deliveries/s, the machine {busy:.2} cores busy");
+    Drain {
+        rate,
+        cpu_ms: cpu * 1000.0 / (deliveries - before).max(1) as f64,
+        busy,
+    }
+}
+
+/// What a drain of queued deliveries measured.
+struct Drain {
+    /// Deliveries per second, first receipt to last.
+    rate: f64,
+    /// The whole machine's busy CPU per delivery, in ms.
+    cpu_ms: f64,
+    /// The whole machine's busy CPU over the drain, in cores.
+    busy: f64,
 }
 
 pub(super) async fn wait_for_receipts(sinks: &[Receiver], want: usize, limit: Duration) {

@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::time::MissedTickBehavior;
 
 /// What the products know they wrote and the hub acknowledged.
 #[derive(Default)]
@@ -24,12 +25,14 @@ pub(super) struct Ledger {
     pub(super) unanswered: u64,
 }
 
-/// Runs every product's writer until `deadline`; returns what they were told.
+/// Runs every product's writer until `deadline`, `per_second` writes a second between
+/// them at most; returns what they were told.
 pub(super) async fn write_until(
     http: &reqwest::Client,
     tenancy: &Tenancy,
     ports: [u16; 2],
     deadline: Instant,
+    per_second: f64,
 ) -> Ledger {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let known: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
@@ -44,7 +47,12 @@ pub(super) async fn write_until(
         );
         writers.push(tokio::spawn(async move {
             let mut n = 0u64;
+            let mut pace =
+                tokio::time::interval(Duration::from_secs_f64(PRODUCTS.len() as f64 / per_second));
+            // A write slowed by a kill or the outage is not made up for by a burst.
+            pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
             while Instant::now() < deadline {
+                pace.tick().await;
                 n += 1;
                 let port = ports[rand::thread_rng().gen_range(0..2)];
                 let url = format!("http://127.0.0.1:{port}");
