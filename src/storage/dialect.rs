@@ -83,8 +83,9 @@ pub trait Dialect: Database {
     /// data-modifying `WITH` fills every table at once; SQLite has none.
     const ONE_STATEMENT_CREATES: bool;
 
-    /// The channel of delivery signals (`NOTIFY`), where there is one.
-    const DELIVERY_CHANNEL: &'static str;
+    /// Whether other servers share the database and are told of queued deliveries
+    /// (`signal_deliveries`); SQLite's is one process's.
+    const SIGNALS_OTHER_SERVERS: bool;
 
     /// The feed position of now, as `(txid, seq)`: see each backend.
     const FEED_HEAD: &'static str;
@@ -122,9 +123,9 @@ pub trait Dialect: Database {
     /// The transaction recording delivery attempts.
     fn begin_record(pools: &Pools<Self>) -> BoxFuture<'_, Result<Tx<Self>, sqlx::Error>>;
 
-    /// Within a transaction that queued deliveries: tells every server on commit.
+    /// After the commit of writes that queued deliveries: tells every server.
     fn signal_deliveries<'c>(
-        conn: &'c mut Self::Connection,
+        pool: &'c sqlx::Pool<Self>,
         instance: &'c str,
     ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
 

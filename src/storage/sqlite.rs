@@ -67,7 +67,7 @@ impl Dialect for Sqlite {
 
     const ONE_STATEMENT_CREATES: bool = false;
     /// No `NOTIFY`: one process owns the file, and wakes its dispatcher itself.
-    const DELIVERY_CHANNEL: &'static str = "";
+    const SIGNALS_OTHER_SERVERS: bool = false;
 
     /// Writers are serialized, so seq order is commit order: every event is visible.
     const FEED_VISIBLE: &'static str = "";
@@ -132,7 +132,7 @@ impl Dialect for Sqlite {
 
     /// Wake-ups are in-process only (the store's own `Notify`).
     fn signal_deliveries<'c>(
-        _: &'c mut SqliteConnection,
+        _: &'c sqlx::Pool<Sqlite>,
         _: &'c str,
     ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         async { Ok(()) }.boxed()

@@ -50,7 +50,7 @@ pub(super) async fn fan_out(
     let latencies = receipt_latencies(&sinks, &acked, None);
     let lat = latencies;
     let steady_rss = peak_rss_mb(server.pid());
-    let split = where_the_time_goes(pool, &t.account).await;
+    let split = where_the_time_goes(pool, &t.account, &acked).await;
     eprintln!("bench: 4a by the hub's own times: {split}");
     report.add(
         "4a. fan-out latency at 200 creates/s (600 deliveries/s)",
@@ -126,29 +126,56 @@ pub(super) async fn fan_out(
 
 /// Where a steady create's time to receipt goes, by the hub's own clock: from the
 /// event's time (taken before its write) to the first attempt's start (the create's
-/// write and commit, the dispatcher's wake-up and claim), and the attempt itself (the
-/// POST until the receiver answered), p50 / p99 over the account's first attempts.
-async fn where_the_time_goes(pool: &PgPool, account: &str) -> String {
-    let row: Result<(f64, f64, f64, f64), _> = sqlx::query_as(
-        "SELECT \
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY wait), \
-           percentile_cont(0.99) WITHIN GROUP (ORDER BY wait), \
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY send), \
-           percentile_cont(0.99) WITHIN GROUP (ORDER BY send) \
-         FROM (SELECT EXTRACT(EPOCH FROM a.attempted_at - d.created)::float8 * 1000 AS wait, \
-                      a.latency_ms::float8 AS send \
-               FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.delivery_id \
-               WHERE d.account_id = $1 AND a.attempt = 1) t",
+/// write and commit, the dispatcher's wake-up and claim), from the create's `201` at the
+/// client to that start (the dispatcher's part alone), and the attempt itself (the POST
+/// until the receiver answered): p50 / p99 over the account's first attempts. The
+/// client's `201` instants are put on the wall clock the hub's times are on.
+async fn where_the_time_goes(
+    pool: &PgPool,
+    account: &str,
+    acked: &HashMap<String, Instant>,
+) -> String {
+    let rows: Result<Vec<(String, f64, f64, f64)>, _> = sqlx::query_as(
+        "SELECT d.customer_id, \
+           EXTRACT(EPOCH FROM a.attempted_at)::float8 * 1000, \
+           EXTRACT(EPOCH FROM a.attempted_at - d.created)::float8 * 1000, \
+           a.latency_ms::float8 \
+         FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.delivery_id \
+         WHERE d.account_id = $1 AND a.attempt = 1",
     )
     .bind(account)
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await;
-    match row {
-        Ok((wait50, wait99, send50, send99)) => format!(
-            "event → send p50 {wait50:.2} / p99 {wait99:.2} ms, send p50 {send50:.0} / p99 {send99:.0} ms"
-        ),
-        Err(e) => format!("(hub-side times not read: {e})"),
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => return format!("(hub-side times not read: {e})"),
+    };
+    let (now, wall_now) = (Instant::now(), std::time::SystemTime::now());
+    let wall_ms = |at: Instant| {
+        let since_epoch = wall_now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (since_epoch - now.duration_since(at)).as_secs_f64() * 1000.0
+    };
+    let mut after_201 = Vec::new();
+    let (mut wait, mut send) = (Vec::new(), Vec::new());
+    for (customer, started_ms, since_event_ms, send_ms) in rows {
+        wait.push(since_event_ms);
+        send.push(send_ms);
+        if let Some(at) = acked.get(&customer) {
+            after_201.push(started_ms - wall_ms(*at));
+        }
     }
+    let (wait, send, after_201) = (sorted(wait), sorted(send), sorted(after_201));
+    format!(
+        "event → send start p50 {:.2} / p99 {:.2} ms, 201 → send start p50 {:.2} / p99 {:.2} ms, send p50 {:.0} / p99 {:.0} ms",
+        percentile(&wait, 50.0),
+        percentile(&wait, 99.0),
+        percentile(&after_201, 50.0),
+        percentile(&after_201, 99.0),
+        percentile(&send, 50.0),
+        percentile(&send, 99.0),
+    )
 }
 
 /// (c) The dispatchers alone, 1, 2 and 4 servers on one Postgres: what the claim lock

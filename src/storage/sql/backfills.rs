@@ -195,7 +195,6 @@ impl<DB: Dialect> BackfillStore for SqlStore<DB> {
             events: 0,
             deliveries: queued as u64,
         };
-        self.announce(&mut tx, signal).await?;
         tx.commit().await?;
         self.committed(signal);
         Ok(Some(queued))

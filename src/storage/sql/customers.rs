@@ -30,9 +30,7 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
             return Ok(Vec::new());
         }
         if DB::ONE_STATEMENT_CREATES && fits_one_statement(rows) {
-            let written =
-                insert_customers_at_once::<DB>(&mut *self.write().await?, rows, &self.instance)
-                    .await?;
+            let written = insert_customers_at_once::<DB>(&mut *self.write().await?, rows).await?;
             if let Some(queued) = written {
                 self.committed(queued);
                 return Ok(rows.iter().map(|_| WriteOutcome::Done).collect());
@@ -42,7 +40,6 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
         }
         let mut tx = self.begin_write().await?;
         let (outcomes, queued) = insert_customers_in(&mut tx, rows).await?;
-        self.announce(&mut tx, queued).await?;
         tx.commit().await?;
         self.committed(queued);
         Ok(outcomes)
@@ -167,7 +164,6 @@ impl<DB: Dialect> CustomerStore for SqlStore<DB> {
             .bind(customer.customer_id.as_str())
             .execute(&mut tx)
             .await?;
-        self.announce(&mut tx, queued).await?;
         tx.commit().await?;
         self.committed(queued);
         Ok(WriteOutcome::Done)
@@ -267,7 +263,6 @@ impl<DB: Dialect> SqlStore<DB> {
         if let Some(consent) = consent {
             insert_consents(&mut tx, &[consent]).await?;
         }
-        self.announce(&mut tx, queued).await?;
         tx.commit().await?;
         self.committed(queued);
         Ok(outcome)
@@ -330,7 +325,6 @@ fn fits_one_statement(rows: &[NewCustomer]) -> bool {
 async fn insert_customers_at_once<DB: Dialect>(
     conn: &mut DB::Connection,
     rows: &[NewCustomer],
-    instance: &str,
 ) -> StoreResult<Option<Queued>> {
     let values: Vec<CustomerValues> = rows
         .iter()
@@ -395,11 +389,7 @@ async fn insert_customers_at_once<DB: Dialect>(
         );
         sql.push(", d AS (");
         sql.push(&super::events::fan_out("e", Receivers::TwoWay));
-        sql.push(" RETURNING 1), n AS (SELECT pg_notify(");
-        sql.push_bind(DB::DELIVERY_CHANNEL)
-            .push(", ")
-            .push_bind(instance)
-            .push(") FROM (SELECT 1 FROM d LIMIT 1) one)");
+        sql.push(" RETURNING 1)");
     }
     if !consents.is_empty() {
         sql.push(", h AS (");
@@ -414,12 +404,12 @@ async fn insert_customers_at_once<DB: Dialect>(
         .push_bind(associations.len() as i64)
         .push(" THEN 0 ELSE customer_list_collided() END)::bigint, ");
     sql.push(if fanned {
-        "(SELECT COUNT(*) FROM d), (SELECT COUNT(*) FROM n)"
+        "(SELECT COUNT(*) FROM d)"
     } else {
-        "0::bigint, 0::bigint"
+        "0::bigint"
     });
-    match sql.fetch_one::<(i64, i64, i64)>(conn).await {
-        Ok((_, deliveries, _)) => Ok(Some(Queued {
+    match sql.fetch_one::<(i64, i64)>(conn).await {
+        Ok((_, deliveries)) => Ok(Some(Queued {
             events: events.len(),
             deliveries: deliveries as u64,
         })),

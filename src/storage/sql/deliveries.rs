@@ -346,7 +346,6 @@ impl<DB: Dialect> DeliveryStore for SqlStore<DB> {
             events: 0,
             deliveries: u64::from(retried),
         };
-        self.announce(&mut tx, queued).await?;
         tx.commit().await?;
         self.committed(queued);
         Ok(retried)

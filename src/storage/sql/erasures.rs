@@ -247,7 +247,6 @@ impl<DB: Dialect> ErasureStore for SqlStore<DB> {
                 insert.execute(&mut tx).await?;
             }
         }
-        self.announce(&mut tx, signal).await?;
         tx.commit().await?;
         self.committed(signal);
         Ok(WriteOutcome::Done)

@@ -39,6 +39,8 @@ pub struct SqlStore<DB: Dialect> {
     import_wakeup: Arc<Notify>,
     /// Keys, accounts and activations as last read, for a moment (`storage::cache`).
     tenancy: TenancyCache<ApiKey, Account, Activation>,
+    /// Requests to the task that signals the other servers, started on first use.
+    signals: std::sync::OnceLock<tokio::sync::mpsc::Sender<()>>,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
@@ -50,6 +52,7 @@ impl<DB: Dialect> SqlStore<DB> {
             backfill_wakeup: Default::default(),
             import_wakeup: Default::default(),
             tenancy: Default::default(),
+            signals: Default::default(),
         }
     }
 
@@ -67,24 +70,43 @@ impl<DB: Dialect> SqlStore<DB> {
         Ok(DB::begin_write(&self.pools).await?)
     }
 
-    /// Before the commit of a write that queued deliveries: signals the other servers'
-    /// dispatchers (`NOTIFY` on Postgres, sent on commit). Nothing when none was queued.
-    async fn announce(&self, tx: &mut Tx<DB>, queued: Queued) -> StoreResult<()> {
-        if queued.deliveries > 0 {
-            DB::signal_deliveries(tx, &self.instance).await?;
-        }
-        Ok(())
-    }
-
-    /// After that commit: counts the events, and wakes this server's dispatcher only when
-    /// a delivery was queued (an event no product receives by webhook wakes nobody).
+    /// After the commit of a write: counts the events, and when a delivery was queued,
+    /// wakes this server's dispatcher and has the other servers told (an event no
+    /// product receives by webhook wakes nobody).
     fn committed(&self, queued: Queued) {
         if queued.events > 0 {
             metrics::counter!("customer_list_events_written_total").increment(queued.events as u64);
         }
         if queued.deliveries > 0 {
             self.wakeup.notify_one();
+            self.signal_other_servers();
         }
+    }
+
+    /// Asks the signaller to tell the other servers (`DB::signal_deliveries`), outside
+    /// the write's transaction. The signaller sends one signal at a time, and the
+    /// requests made meanwhile wait as one (a channel of one place): under load, one
+    /// signal announces many writes. A server that dies between a commit and its signal
+    /// leaves the others to find the deliveries by their next look (at most 1 s).
+    fn signal_other_servers(&self) {
+        if !DB::SIGNALS_OTHER_SERVERS {
+            return;
+        }
+        let requests = self.signals.get_or_init(|| {
+            let (requests, mut pending) = tokio::sync::mpsc::channel::<()>(1);
+            let (pool, instance) = (self.pools.write.clone(), self.instance.clone());
+            // Ends when the store (the only sender) is dropped.
+            tokio::spawn(async move {
+                while pending.recv().await.is_some() {
+                    if let Err(err) = DB::signal_deliveries(&pool, &instance).await {
+                        tracing::warn!(error = %err, "could not signal the other servers; they find the deliveries by their next look");
+                    }
+                }
+            });
+            requests
+        });
+        // Full: a signal is already waiting to go, and it covers this write too.
+        let _ = requests.try_send(());
     }
 }
 
