@@ -27,6 +27,61 @@ async fn call(
     r.json().await.unwrap()
 }
 
+/// A new partner's new account, made through `post`; its id.
+async fn new_account<F, Fut>(post: &F, admin: &str) -> String
+where
+    F: Fn(&str, &str, Value) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let partner = post("/v1/partners", admin, json!({"name": "p"})).await["partner_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        "/v1/accounts",
+        admin,
+        json!({"partner_id": partner, "name": "a"}),
+    )
+    .await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A new account with two products activated two-way on it (through `base`): one that
+/// writes, and one whose webhook is `hook`; the account's id and the two products.
+async fn writer_and_reader(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    hook: &str,
+) -> (String, Value, Value) {
+    let post = |path: &str, key: &str, body: Value| {
+        let (url, key) = (format!("{base}{path}"), key.to_owned());
+        async move { call(client, reqwest::Method::POST, url, &key, body).await }
+    };
+    let account = new_account(&post, admin).await;
+    let writer = post("/v1/products", admin, json!({"name": "writer"})).await;
+    let reader = post(
+        "/v1/products",
+        admin,
+        json!({"name": "reader", "webhook_url": hook}),
+    )
+    .await;
+    for product in [&writer, &reader] {
+        let id = product["product_id"].as_str().unwrap();
+        call(
+            client,
+            reqwest::Method::PUT,
+            format!("{base}/v1/accounts/{account}/products/{id}"),
+            admin,
+            json!({"sync": "two_way"}),
+        )
+        .await;
+    }
+    (account, writer, reader)
+}
+
 /// The servers' environment for webhooks to the test's receivers: loopback allowed, a
 /// short timeout, and a retry schedule when given.
 fn webhooks_to_loopback(retries: Option<&str>) -> Vec<(&'static str, String)> {
@@ -53,44 +108,9 @@ async fn a_killed_server_loses_no_delivery_postgres() {
     } = replicas(&webhooks_to_loopback(Some("0.5,0.5,0.5,0.5,0.5,0.5"))).await;
     let (victim_url, survivor_url) = (victim.base.clone(), survivor.base.clone());
     let client = reqwest::Client::new();
-    let post = |path: &str, key: &str, body: Value| {
-        let (url, key) = (format!("{survivor_url}{path}"), key.to_owned());
-        let client = client.clone();
-        async move { call(&client, reqwest::Method::POST, url, &key, body).await }
-    };
-
     let receiver = crate::support::receiver().await;
-    let partner = post("/v1/partners", &admin, json!({"name": "p"})).await["partner_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let account = post(
-        "/v1/accounts",
-        &admin,
-        json!({"partner_id": partner, "name": "a"}),
-    )
-    .await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let writer = post("/v1/products", &admin, json!({"name": "writer"})).await;
-    let reader = post(
-        "/v1/products",
-        &admin,
-        json!({"name": "reader", "webhook_url": receiver.url}),
-    )
-    .await;
-    for product in [&writer, &reader] {
-        let id = product["product_id"].as_str().unwrap();
-        call(
-            &client,
-            reqwest::Method::PUT,
-            format!("{survivor_url}/v1/accounts/{account}/products/{id}"),
-            &admin,
-            json!({"sync": "two_way"}),
-        )
-        .await;
-    }
+    let (account, writer, reader) =
+        writer_and_reader(&client, &survivor_url, &admin, &receiver.url).await;
     // The receiver is slow at first, so deliveries are in flight when the victim dies.
     receiver.script(std::iter::repeat_n(
         Answer::Hang(Duration::from_millis(1500)),
@@ -182,19 +202,7 @@ async fn a_backfill_survives_the_death_of_its_server_postgres() {
         async move { call(&client, reqwest::Method::POST, url, &key, body).await }
     };
     let receiver = crate::support::receiver().await;
-    let partner = post("/v1/partners", &admin, json!({"name": "p"})).await["partner_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let account = post(
-        "/v1/accounts",
-        &admin,
-        json!({"partner_id": partner, "name": "a"}),
-    )
-    .await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let account = new_account(&post, &admin).await;
     let writer = post("/v1/products", &admin, json!({"name": "writer"})).await;
     let writer_id = writer["product_id"].as_str().unwrap();
     call(
@@ -423,4 +431,61 @@ async fn an_import_survives_the_death_of_its_server_postgres() {
     assert_eq!(conflicts["conflicts"], json!([]), "no row written twice");
     eprintln!("import crash: {at_kill} of {ROWS} rows processed when the server died");
     drop(survivor);
+}
+
+/// Postgres, two servers: one without a dispatcher takes the creates, the other sends
+/// them. The writing server tells the other after each commit (a `NOTIFY`, sent apart
+/// from the write and coalesced), so the other sends at once instead of at its next look
+/// (up to a second later when idle): half the creates reach the receiver within 200 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_server_sends_a_create_at_once_postgres() {
+    let db = crate::support::TestDb::new(crate::support::Backend::Postgres).await;
+    let admin = format!(
+        "{}{}",
+        crate::support::random_key(),
+        crate::support::random_key()
+    );
+    let mut env = vec![
+        ("CUSTOMER_LIST_DATABASE_URL", db.url.clone()),
+        ("CUSTOMER_LIST_ADMIN_KEY", admin.clone()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    env.extend(webhooks_to_loopback(None));
+    let writing = testkit::Launch::new(env!("CARGO_BIN_EXE_customer-list"))
+        .envs(&env)
+        .arg("--no-dispatcher")
+        .start()
+        .await;
+    let _sending = crate::support::server(&env).await;
+    let base = writing.base.clone();
+    let client = reqwest::Client::new();
+    let post = |path: &str, key: &str, body: Value| {
+        let (url, key) = (format!("{base}{path}"), key.to_owned());
+        let client = client.clone();
+        async move { call(&client, reqwest::Method::POST, url, &key, body).await }
+    };
+    let receiver = crate::support::receiver().await;
+    let (account, writer, _) = writer_and_reader(&client, &base, &admin, &receiver.url).await;
+    // The sending server idle, between its looks.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut waits = Vec::new();
+    for i in 0..10 {
+        post(
+            "/v1/customers",
+            writer["api_key"].as_str().unwrap(),
+            json!({"account_id": account, "first_name": format!("Quick{i}")}),
+        )
+        .await;
+        let answered = std::time::Instant::now();
+        receiver
+            .wait_until(Duration::from_secs(10), |r| r.len() > i)
+            .await;
+        waits.push(answered.elapsed());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    waits.sort();
+    assert!(
+        waits[5] < Duration::from_millis(200),
+        "the other server sent at its next look, not at once: {waits:?}"
+    );
 }
