@@ -252,7 +252,7 @@ pub(super) async fn open_backfill<DB: Dialect>(
     .bind(product.as_str())
     .scalar_optional(&mut *tx)
     .await?;
-    let id = match running {
+    Ok(match running {
         Some(id) => id,
         None => {
             let total: i64 = Sql::<DB>::new(
@@ -276,8 +276,7 @@ pub(super) async fn open_backfill<DB: Dialect>(
             .await?;
             backfill_id.to_owned()
         }
-    };
-    Ok(id)
+    })
 }
 
 impl<DB: Dialect> SqlStore<DB> {
